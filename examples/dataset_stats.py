@@ -1,0 +1,74 @@
+"""Print a dataset's statistics in the form of the paper's Table 1.
+
+    python examples/dataset_stats.py --data reuters --data-dir ../shared/data
+    python examples/dataset_stats.py --data eurlex57k synthetic --glove ../shared/data/glove.6B.50d.subset.txt.gz
+
+Preparation (first run) shows a progress bar; later runs read the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from xmtc import datasets
+from xmtc.datasets.stats import TABLE1_FIELDS
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", nargs="+", default=["synthetic"], help=f"dataset name(s): {', '.join(datasets.available())}")
+    ap.add_argument("--data-dir", default=None, help="data directory (default $XMTC_DATA, else ./data)")
+    ap.add_argument("--cache-dir", default=None, help="cache directory (default: see xmtc/datasets/cache.py)")
+    ap.add_argument("--no-cache", action="store_true", help="prepare afresh, do not read or write the cache")
+    ap.add_argument("--glove", default=None, help="GloVe file: also report vocabulary / label-name coverage")
+    args = ap.parse_args(argv)
+    console = Console()
+
+    table = Table(title="Dataset statistics (paper Table 1 form; label statistics on the training split)")
+    table.add_column("statistic")
+    rows = {key: [] for key, _ in TABLE1_FIELDS}
+    extra = {"prepare / load time (s)": [], "from cache": [], "validation": []}
+    for name in args.data:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task(f"{name}: preparing", total=None)
+
+            def progress(stage, done, total, _task=task):
+                bar.update(_task, description=f"{name}: {stage}", completed=done, total=total)
+
+            t0 = time.perf_counter()
+            ds = datasets.load(name, args.data_dir, cache=not args.no_cache, cache_dir=args.cache_dir,
+                               progress=progress)
+            dt = time.perf_counter() - t0
+        st = ds.stats()
+        table.add_column(name, justify="right")
+        for key, _ in TABLE1_FIELDS:
+            v = st[key]
+            rows[key].append(f"{v:,.2f}" if isinstance(v, float) else f"{v:,}")
+        extra["prepare / load time (s)"].append(f"{dt:.2f}")
+        extra["from cache"].append(str(ds.from_cache))
+        extra["validation"].append(st["valid_source"])
+        if args.glove:
+            from xmtc.embeddings import dataset_label_embeddings, glove_words_for, input_embeddings, read_glove
+
+            g = read_glove(args.glove, words=glove_words_for(ds))
+            _, cov_in = input_embeddings(ds.vocab, g)
+            _, cov_lab = dataset_label_embeddings(ds, g)
+            extra.setdefault("GloVe vocab coverage", []).append(str(cov_in))
+            extra.setdefault("label-name coverage", []).append(str(cov_lab))
+        if st["skipped"]:
+            extra.setdefault("skipped documents", []).append(str(st["skipped"]))
+    for key, head in TABLE1_FIELDS:
+        table.add_row(head, *rows[key])
+    for head, vals in extra.items():
+        table.add_row(head, *(vals + [""] * (len(args.data) - len(vals))))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
