@@ -1,0 +1,160 @@
+"""Lightweight convolution over the encoder states (paper Section 2.2, Eq. 7).
+
+OTSeq2Set turns the word-level encoder states ``{h_i}`` into coarser
+"label-level" vectors ``{ĥ_j} = LightConv({h_i})`` (Eq. 7) with a stack of
+lightweight convolutions (Wu et al., 2019, "Pay Less Attention with
+Lightweight and Dynamic Convolutions", Eq. 2-3):
+
+* depth-wise: every channel is convolved on its own (no mixing of channels);
+* weight sharing: the ``C`` channels are split into ``H`` heads and all the
+  channels of a head share one kernel (channel ``c`` uses head ``c % H``, the
+  same grouping as fairseq's ``LightweightConv1d``);
+* softmax-normalised: each head's kernel is ``softmax(W_h)`` over its ``K``
+  taps, so the layer computes a convex combination of the window.
+
+The paper stacks four layers with kernels 3, 7, 15, 30 and a ReLU between
+them; every layer has stride 1 except the last (3, or 4 for Wiki10-31K).
+
+Padding choices
+---------------
+Each layer pads ``(K - 1) // 2`` positions on the left and ``K // 2`` on the
+right ("same" padding, fairseq's choice for even kernels): an odd kernel is
+centred, the even kernel 30 looks 14 positions back and 15 ahead. With stride
+``s`` the output has ``ceil(L / s)`` positions and output ``j`` is centred on
+input ``j * s``; its padding mask is therefore ``mask[:, ::s]``, which for
+right-padded sequences of length ``l`` marks exactly the first ``ceil(l / s)``
+outputs as real. Padded positions are zeroed before every convolution, so
+the padding of a batch never leaks into a real position, and the explicit
+zero padding makes inputs of any length >= 1 valid, including inputs much
+shorter than the receptive field (no need to pad documents to a minimum
+length).
+
+``LightConv.forward`` is the fast path (one grouped ``F.conv1d`` per layer);
+``LightConv.reference_forward`` is a slow, readable loop over output positions
+kept beside it for the tests.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LightConvLayer(nn.Module):
+    """One lightweight convolution: depth-wise, head-shared, softmax kernels.
+
+    .. math::
+
+        \\mathrm{LightConv}(X, W, c)_{j} =
+        \\sum_{k=1}^{K} \\mathrm{softmax}(W_{h(c)})_k \\,
+        X_{j s + k - 1 - p_l,\\, c}
+
+    Parameters
+    ----------
+    channels : int
+        Number of channels ``C`` (divisible by ``heads``).
+    kernel_size : int
+        Kernel width ``K``.
+    heads : int
+        Number of kernels ``H`` shared across the channels.
+    stride : int
+        Step ``s`` between output positions.
+    """
+
+    def __init__(self, channels: int, kernel_size: int, heads: int, stride: int = 1):
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
+        self.channels, self.kernel_size, self.heads, self.stride = channels, kernel_size, heads, stride
+        self.pad_left, self.pad_right = (kernel_size - 1) // 2, kernel_size // 2
+        self.weight = nn.Parameter(torch.empty(heads, kernel_size))  # (H, K)
+        nn.init.xavier_uniform_(self.weight)
+
+    def kernel(self) -> torch.Tensor:
+        """Per-channel normalised kernels, shape ``(C, K)``."""
+        w = F.softmax(self.weight.float(), dim=-1)  # (H, K)
+        return w.repeat(self.channels // self.heads, 1)  # (C, K): channel c -> head c % H
+
+    def output_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """Padding mask of the output: ``mask[:, ::stride]``, shape ``(B, ceil(S / s))``."""
+        return mask[:, :: self.stride]
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fast path.
+
+        Parameters
+        ----------
+        x : Tensor (B, S, C)
+        mask : BoolTensor (B, S), True on real positions.
+
+        Returns
+        -------
+        y : Tensor (B, ceil(S / s), C), zero on padded outputs.
+        out_mask : BoolTensor (B, ceil(S / s))
+        """
+        x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
+        x = F.pad(x.transpose(1, 2), (self.pad_left, self.pad_right))  # (B, C, S + K - 1)
+        w = self.kernel().to(x.dtype).unsqueeze(1)  # (C, 1, K)
+        y = F.conv1d(x, w, stride=self.stride, groups=self.channels).transpose(1, 2)  # (B, S', C)
+        out_mask = self.output_mask(mask)
+        return y.masked_fill(~out_mask.unsqueeze(-1), 0.0), out_mask
+
+    def reference_forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Slow readable reference: an explicit loop over output positions."""
+        B, S, C = x.shape
+        x = x * mask.unsqueeze(-1).to(x.dtype)
+        zeros_l = x.new_zeros(B, self.pad_left, C)
+        zeros_r = x.new_zeros(B, self.pad_right, C)
+        padded = torch.cat([zeros_l, x, zeros_r], dim=1)  # (B, S + K - 1, C)
+        w = self.kernel().to(x.dtype).t()  # (K, C)
+        outputs = []
+        for j in range(0, S, self.stride):
+            window = padded[:, j : j + self.kernel_size, :]  # (B, K, C)
+            outputs.append((window * w).sum(dim=1))  # (B, C)
+        y = torch.stack(outputs, dim=1)  # (B, ceil(S / s), C)
+        out_mask = mask[:, :: self.stride]
+        return y * out_mask.unsqueeze(-1).to(y.dtype), out_mask
+
+
+class LightConv(nn.Module):
+    """A stack of :class:`LightConvLayer` with ReLU in between (Eq. 7).
+
+    Parameters
+    ----------
+    channels : int
+        Width ``C`` of the encoder states.
+    kernel_sizes : sequence of int
+        Kernels of the layers, paper: ``(3, 7, 15, 30)``.
+    heads : int
+        Shared kernels per layer.
+    last_stride : int
+        Stride of the last layer (paper: 3; 4 for Wiki10-31K); others use 1.
+    dropout : float
+        Dropout after each ReLU.
+    """
+
+    def __init__(self, channels: int, kernel_sizes=(3, 7, 15, 30), heads: int = 16,
+                 last_stride: int = 3, dropout: float = 0.0):
+        super().__init__()
+        n = len(kernel_sizes)
+        self.layers = nn.ModuleList(
+            LightConvLayer(channels, k, heads, stride=last_stride if i == n - 1 else 1)
+            for i, k in enumerate(kernel_sizes)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def _run(self, x, mask, reference: bool):
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                x = self.dropout(F.relu(x))
+            x, mask = layer.reference_forward(x, mask) if reference else layer(x, mask)
+        return x, mask
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x (B, S, C)``, ``mask (B, S)`` -> ``ĥ (B, S', C)``, ``mask (B, S')``."""
+        return self._run(x, mask, reference=False)
+
+    def reference_forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Same as :meth:`forward` through the slow per-position loops."""
+        return self._run(x, mask, reference=True)
