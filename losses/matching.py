@@ -19,7 +19,10 @@ trained towards the empty label :math:`\\varnothing`. Two schemes (Fig. 1):
   steps n+1..N get :math:`\\varnothing`.
 
 :func:`assign_targets` is the batched version used in training (one device
-gather, one host transfer, scipy on per-example views);
+gather, one host transfer, scipy on per-example views). It is the composition
+of :func:`launch_assignment` (device gather and the asynchronous copy to the
+host) and :func:`finish_assignment` (wait, host solve, targets back), which
+the set loss calls separately to queue the OT term's device work in between;
 :func:`assign_targets_reference` is the per-example loop of the authors' code,
 kept beside it for tests and the benchmark.
 """
@@ -30,7 +33,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["SCHEMES", "assign_targets", "assign_targets_reference"]
+__all__ = ["SCHEMES", "assign_targets", "assign_targets_reference", "launch_assignment", "finish_assignment"]
 
 SCHEMES = ("all", "first_n")
 
@@ -106,6 +109,42 @@ def assign_targets(
         For an unknown scheme, inconsistent shapes, or a row of
         ``target_mask`` with more than N real labels.
     """
+    return finish_assignment(launch_assignment(probs, targets, target_mask, scheme, empty_id=empty_id))
+
+
+class PendingAssignment:
+    """A matching whose device work is launched and whose host solve is still to do.
+
+    Made by :func:`launch_assignment`, completed by :func:`finish_assignment`.
+    Between the two, the gold-label scores travel to the host (asynchronously
+    on CUDA, into pinned memory) while the caller queues more device work.
+    """
+
+    def __init__(self, *, host, ready, out, index, N, scheme, device):
+        self.host = host  # (B, N + 1, n_max) float32 host tensor: scores, then the mask row; None if trivial
+        self.ready = ready  # CUDA event recorded after the copy, or None
+        self.out, self.index, self.N, self.scheme, self.device = out, index, N, scheme, device
+
+
+@torch.no_grad()
+def launch_assignment(
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    target_mask: torch.Tensor,
+    scheme: str = "all",
+    *,
+    empty_id: int = 0,
+) -> PendingAssignment:
+    """First half of :func:`assign_targets`: gather the gold-label scores and start their copy.
+
+    Same arguments as :func:`assign_targets`. Queues on the device the gather
+    of the ``(B, N, n_max)`` scores of the gold labels and their copy to the
+    host (with the mask as one more row: one transfer). On CUDA the copy is
+    non-blocking into pinned memory and nothing waits for it here, so the
+    caller can queue more device work (the OT term) before
+    :func:`finish_assignment` waits for the copy, solves on the host and
+    sends the targets back.
+    """
     _check_inputs(probs, targets, target_mask, scheme)
     B, N, _ = probs.shape
     n_max = targets.shape[1]
@@ -114,14 +153,38 @@ def assign_targets(
     if B == 0 or N == 0 or n_max == 0:
         if target_mask.sum() > 0 and N == 0:
             raise ValueError(f"target_mask has real labels but probs has N=0 steps, shape {tuple(probs.shape)}")
-        return out
+        return PendingAssignment(host=None, ready=None, out=out, index=None, N=N, scheme=scheme, device=device)
 
     mask = target_mask.to(device=device, dtype=torch.bool)
     index = targets.to(device=device, dtype=torch.long).masked_fill(~mask, 0)  # (B, n_max)
     scores = probs.gather(2, index.unsqueeze(1).expand(B, N, n_max))  # (B, N, n_max)
     # one host transfer: the gold-label scores and, as one more row, the mask
     packed = torch.cat([scores.float(), mask.unsqueeze(1).float()], dim=1)  # (B, N + 1, n_max)
-    packed = packed.cpu().numpy()
+    ready = None
+    if device.type == "cuda":
+        host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
+        host.copy_(packed, non_blocking=True)
+        ready = torch.cuda.Event()
+        ready.record()
+    else:
+        host = packed.cpu()
+    return PendingAssignment(host=host, ready=ready, out=out, index=index, N=N, scheme=scheme, device=device)
+
+
+@torch.no_grad()
+def finish_assignment(pending: PendingAssignment) -> torch.Tensor:
+    """Second half of :func:`assign_targets`: wait for the scores, solve on the host, return ``(B, N)`` targets.
+
+    The only host synchronisation of the matching is here (waiting for the
+    copy started by :func:`launch_assignment`).
+    """
+    if pending.host is None:
+        return pending.out
+    if pending.ready is not None:
+        pending.ready.synchronize()
+    N, scheme, device = pending.N, pending.scheme, pending.device
+    packed = pending.host.numpy()
+    B = packed.shape[0]
     cost_all, mask_np = -packed[:, :N, :], packed[:, N, :] > 0.5  # (B, N, n_max), (B, n_max)
 
     counts = mask_np.sum(axis=1)  # (B,)
@@ -129,7 +192,7 @@ def assign_targets(
         row = int(np.argmax(counts > N))
         raise ValueError(
             f"target_mask row {row} has {int(counts[row])} real labels, more than the N={N} "
-            f"decoding steps of probs {tuple(probs.shape)}"
+            f"decoding steps of probs (B={B}, N={N})"
         )
 
     column = np.full((B, N), -1, dtype=np.int64)  # gold column assigned to each step
@@ -137,10 +200,14 @@ def assign_targets(
         real = np.flatnonzero(mask_np[i])  # columns of the real labels
         steps, cols = _solve_one(cost_all[i][:, real], scheme)  # views, no copies of probs
         column[i, steps] = real[cols]
-    column = torch.from_numpy(column).to(device)  # (B, N)
+    column = torch.from_numpy(column)  # (B, N)
+    if device.type == "cuda":
+        column = column.pin_memory().to(device, non_blocking=True)
+    else:
+        column = column.to(device)
     matched = column >= 0
-    gathered = index.gather(1, column.clamp(min=0))  # (B, N)
-    return torch.where(matched, gathered, out)
+    gathered = pending.index.gather(1, column.clamp(min=0))  # (B, N)
+    return torch.where(matched, gathered, pending.out)
 
 
 @torch.no_grad()

@@ -56,12 +56,25 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from .ipot import ipot, ipot_reference
-from .matching import SCHEMES, assign_targets, assign_targets_reference
+from .ipot import ipot, ipot_fused, ipot_reference  # noqa: F401 (ipot, ipot_fused: via _ipot_solver)
+from .matching import SCHEMES, assign_targets_reference, finish_assignment, launch_assignment
 
 __all__ = ["set_loss", "set_loss_reference", "cosine_distance"]
 
 _EPS = 1e-8
+
+#: Module-level names :func:`set_loss` calls for its two per-example steps, looked
+#: up at call time, so that ``benchmarks/train_step.py`` can time them by wrapping.
+TIMED_SECTIONS = {"matching": ("launch_assignment", "finish_assignment"), "ipot": ("ipot", "ipot_fused")}
+IPOT_IMPLS = ("auto", "eager", "fused")
+
+
+def _ipot_solver(impl: str, device: torch.device):
+    """``(function, is_fused)`` of IPOT for ``impl`` (see :func:`set_loss`), looked up at call time."""
+    if impl not in IPOT_IMPLS:
+        raise ValueError(f"ipot_impl must be one of {IPOT_IMPLS}, got {impl!r}")
+    fused = impl == "fused" or (impl == "auto" and device.type == "cuda")
+    return (globals()["ipot_fused"], True) if fused else (globals()["ipot"], False)
 
 
 def cosine_distance(x: torch.Tensor, y: torch.Tensor, eps: float = _EPS) -> torch.Tensor:
@@ -84,36 +97,52 @@ def cosine_distance(x: torch.Tensor, y: torch.Tensor, eps: float = _EPS) -> torc
 
 
 class _SoftmaxMatchNLL(torch.autograd.Function):
-    r"""``probs = softmax(z)``, the matched targets ``y = assign(probs)`` and ``nll = -log softmax(z)_y``.
+    r"""``probs = softmax(z)``, the matched targets ``y = assign(probs)``, ``nll = -log softmax(z)_y``
+    and the expected embeddings :math:`E^\top p` with their IPOT plan.
 
     One fused op so that the (B, N, V) tensor is traversed as few times as
     possible (it dominates the loss's cost at large V): the forward computes
-    ``softmax`` and ``logsumexp`` once; the backward combines both outputs'
+    ``softmax`` and ``logsumexp`` once; the backward combines all outputs'
     gradients in one expression,
 
     .. math::
 
         \frac{\partial \mathcal{L}}{\partial z} = p \odot \big(g - \langle p, g\rangle + \bar g_{nll}\big)
-        - \bar g_{nll}\, 1_y,
+        - \bar g_{nll}\, 1_y, \qquad g = \frac{\partial \mathcal{L}}{\partial p} + \frac{\partial \mathcal{L}}{\partial (E^\top p)} E^\top,
 
-    with :math:`g = \partial \mathcal{L} / \partial p` and :math:`\bar g_{nll} = \partial \mathcal{L} / \partial\, nll`.
-    Checked against plain autograd (``log_softmax`` + ``gather``) in the tests
-    through :func:`set_loss_reference`.
+    with :math:`\bar g_{nll} = \partial \mathcal{L} / \partial\, nll`.
+
+    The order of the forward overlaps host and device: the matching's
+    gold-label scores are gathered and their copy to the host started
+    (:func:`losses.matching.launch_assignment`), then the OT term's device work
+    is queued (expected embeddings, cosine cost, IPOT plan), and only then does
+    the host wait for the scores and solve the assignment
+    (:func:`losses.matching.finish_assignment`) while the device runs IPOT.
+    Checked against plain autograd (``log_softmax`` + ``gather``, ``probs @ E``)
+    in the tests through :func:`set_loss_reference`.
     """
 
     @staticmethod
-    def forward(ctx, logits, assign):
+    def forward(ctx, logits, emb, match, transport):
         lse = torch.logsumexp(logits, dim=-1, keepdim=True)  # (B, N, 1)
         probs = torch.softmax(logits, dim=-1)  # (B, N, V)
-        target = assign(probs)  # (B, N), computed without gradient
+        pending = match[0](probs)  # device gather + asynchronous copy of the gold scores
+        expected = plan = None
+        if emb is not None:
+            expected = probs @ emb  # (B, N, E)
+            plan = transport(expected)  # (B, N, n_max), queued before the host solve
+        target = match[1](pending)  # (B, N): wait for the copy, Hungarian on the host
         nll = (lse - logits.gather(2, target.unsqueeze(2))).squeeze(2)  # (B, N) = -log_softmax at y
-        ctx.save_for_backward(probs, target)
-        ctx.mark_non_differentiable(target)
-        return probs, nll, target
+        ctx.save_for_backward(probs, target, emb)
+        ctx.mark_non_differentiable(*([target] if plan is None else [target, plan]))
+        return probs, nll, target, expected, plan
 
     @staticmethod
-    def backward(ctx, grad_probs, grad_nll, _grad_target):
-        probs, target = ctx.saved_tensors
+    def backward(ctx, grad_probs, grad_nll, _grad_target, grad_expected, _grad_plan):
+        probs, target, emb = ctx.saved_tensors
+        if grad_expected is not None:
+            g_emb = grad_expected @ emb.t()  # (B, N, V) = dL/d(E^T p) E^T
+            grad_probs = g_emb if grad_probs is None else grad_probs + g_emb
         g_nll = grad_nll.unsqueeze(2)  # (B, N, 1)
         if grad_probs is None:
             grad = probs * g_nll  # (B, N, V)
@@ -121,7 +150,7 @@ class _SoftmaxMatchNLL(torch.autograd.Function):
             inner = torch.linalg.vecdot(grad_probs, probs, dim=2).unsqueeze(2)  # (B, N, 1) = <p, g>
             grad = (grad_probs + (g_nll - inner)).mul_(probs)  # (B, N, V), two passes over V
         grad.scatter_add_(2, target.unsqueeze(2), -g_nll)
-        return grad, None
+        return grad, None, None, None
 
 
 def _compute_dtype(logits: torch.Tensor) -> torch.dtype:
@@ -175,6 +204,7 @@ def set_loss(
     ipot_iter: int = 50,
     ipot_inner_iter: int = 1,
     reduction: str = "mean",
+    ipot_impl: str = "auto",
 ) -> dict[str, torch.Tensor]:
     r"""OTSeq2Set loss :math:`\mathcal{L}_{match} + \lambda \mathcal{L}_{OT}` (Eq. 13-17), batched.
 
@@ -209,6 +239,11 @@ def set_loss(
         :math:`\sum_i w_{bi}`, so that the batch match term is the
         ``match_weight``-weighted mean of the per-example ones and the batch OT
         term their plain mean.
+    ipot_impl : {"auto", "eager", "fused"}
+        IPOT implementation: ``"eager"`` :func:`losses.ipot.ipot`; ``"fused"``
+        :func:`losses.ipot.ipot_fused` (compiled loop, one CUDA graph on GPUs,
+        eager fallback where compiling fails); ``"auto"``: fused on CUDA,
+        eager elsewhere. Same plan up to float rounding.
 
     Returns
     -------
@@ -221,9 +256,29 @@ def set_loss(
     with torch.autocast(device_type=logits.device.type, enabled=False):
         mask = target_mask.to(device=logits.device, dtype=torch.bool)  # (B, n_max)
         index = targets.to(device=logits.device, dtype=torch.long).masked_fill(~mask, 0)  # (B, n_max)
-        # Eq. 11-13: softmax, match (no grad), weighted NLL of the re-ordered targets
-        assign = functools.partial(assign_targets, targets=index, target_mask=mask, scheme=scheme, empty_id=empty_id)
-        probs, nll, assigned = _SoftmaxMatchNLL.apply(logits.to(dtype), assign)  # (B, N, V), (B, N), (B, N)
+        # Eq. 11-13: softmax, match (no grad), weighted NLL of the re-ordered targets;
+        # Eq. 14-16's expected embeddings and IPOT plan are computed inside the same op,
+        # queued on the device before the host solve of the matching
+        match = (
+            functools.partial(launch_assignment, targets=index, target_mask=mask, scheme=scheme, empty_id=empty_id),
+            finish_assignment,
+        )
+        emb = gold = col_weight = row_weight = None
+        if ot_weight != 0:
+            emb = label_embeddings.detach().to(device=logits.device, dtype=dtype)  # (V, E)
+            gold = emb[index]  # (B, n_max, E)
+            n = mask.sum(dim=1, keepdim=True).to(dtype)  # (B, 1)
+            col_weight = mask.to(dtype) / n.clamp(min=1.0)  # (B, n_max), 1/n on real labels
+            row_weight = torch.full((B, N), 1.0 / max(N, 1), dtype=dtype, device=logits.device)  # (B, N)
+        solver, fused = _ipot_solver(ipot_impl, logits.device)
+        extra = {"pad_to": N} if fused else {}  # one compiled shape for every n_max
+
+        def transport(expected):  # (B, N, E) -> constant plan (B, N, n_max), no gradient
+            cost = cosine_distance(expected, gold)  # (B, N, n_max)
+            return solver(cost, row_weight, col_weight, beta=ipot_beta, n_iter=ipot_iter,
+                          inner_iter=ipot_inner_iter, **extra)
+
+        probs, nll, assigned, expected, plan = _SoftmaxMatchNLL.apply(logits.to(dtype), emb, match, transport)
         weight = torch.where(
             assigned == empty_id,
             torch.full_like(nll, empty_weight),
@@ -234,18 +289,7 @@ def set_loss(
 
         # Eq. 14-16: semantic OT between expected and gold label embeddings
         if ot_weight != 0:
-            emb = label_embeddings.detach().to(device=logits.device, dtype=dtype)  # (V, E)
-            expected = probs @ emb  # (B, N, E)
-            gold = emb[index]  # (B, n_max, E)
-            cost = cosine_distance(expected, gold)  # (B, N, n_max)
-            n = mask.sum(dim=1, keepdim=True).to(dtype)  # (B, 1)
-            col_weight = mask.to(dtype) / n.clamp(min=1.0)  # (B, n_max), 1/n on real labels
-            row_weight = torch.full((B, N), 1.0 / max(N, 1), dtype=dtype, device=logits.device)  # (B, N)
-            with torch.no_grad():
-                plan = ipot(
-                    cost.detach(), row_weight, col_weight,
-                    beta=ipot_beta, n_iter=ipot_iter, inner_iter=ipot_inner_iter,
-                )  # (B, N, n_max)
+            cost = cosine_distance(expected, gold)  # (B, N, n_max), the same values the plan was solved for
             ot = (cost * plan).sum(dim=(1, 2))  # (B,)
         else:
             ot = torch.zeros(B, dtype=dtype, device=logits.device)

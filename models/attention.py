@@ -40,8 +40,12 @@ class BahdanauAttention(nn.Module):
         """``U h`` for all positions, computed once per sequence: (B, S, A)."""
         return self.U(keys)
 
+    def project_query(self, query: torch.Tensor) -> torch.Tensor:
+        """``W s`` for the decoder state, (B, A); computed once when one state attends twice (``c_t``, ``ĉ_t``)."""
+        return self.W(query)
+
     def forward(self, query: torch.Tensor, keys: torch.Tensor, keys_proj: torch.Tensor,
-                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                mask: torch.Tensor, query_proj: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Attend.
 
         Parameters
@@ -50,14 +54,19 @@ class BahdanauAttention(nn.Module):
         keys : Tensor (B, S, Dk)
         keys_proj : Tensor (B, S, A), from :meth:`project_keys`.
         mask : BoolTensor (B, S), True on real positions (>= 1 per row).
+        query_proj : Tensor (B, A), optional; :meth:`project_query` of ``query`` if already computed.
 
         Returns
         -------
         context : Tensor (B, Dk)
         weights : Tensor (B, S), zero on padding, rows sum to 1.
         """
-        scores = self.v(torch.tanh(self.W(query).unsqueeze(1) + keys_proj)).squeeze(-1)  # (B, S)
+        if query_proj is None:
+            query_proj = self.project_query(query)  # (B, A)
+        scores = self.v(torch.tanh(query_proj.unsqueeze(1) + keys_proj)).squeeze(-1)  # (B, S)
         scores = scores.float().masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1)  # (B, S), float32
+        # a (B, 1, S) left operand: measured fast in torch 2.13 on CPU (1.6 ms vs 25 ms for
+        # multiply + sum at B=32, S=333, Dk=1024); the slow case is a (B, n, 1) right operand
         context = torch.bmm(weights.unsqueeze(1).to(keys.dtype), keys).squeeze(1)  # (B, Dk)
         return context, weights

@@ -61,6 +61,37 @@ class DecodeOutput:
     alive: torch.Tensor
 
 
+class _StepLinear(torch.autograd.Function):
+    r"""The output layer's logits of all ``T`` steps, computed step by step, back-propagated at once.
+
+    Forward: stacks the per-step logits ``y_t = x_t W^\top + b`` that the loop
+    already computed without gradient (for the argmax fed to the next step), so
+    nothing is recomputed. Backward: one batched product for all steps,
+    :math:`\partial W = \sum_t G_t^\top x_t`, :math:`\partial x_t = G_t W`,
+    :math:`\partial b = \sum_t G_t 1`, instead of ``T`` small products that
+    each add a ``(V, z)`` gradient into ``W`` (at large V the per-step
+    accumulation of the full weight gradient dominates the output layer's
+    backward). Equal to autograd through per-step ``F.linear`` up to float
+    rounding (tested).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, *step_logits):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return torch.stack(step_logits, dim=1)  # (B, T, V)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors  # (B, T, in), (V, in)
+        B, T, _ = x.shape
+        g = grad.reshape(B * T, -1)  # (B T, V)
+        grad_x = (g @ weight.to(g.dtype)).reshape(x.shape).to(x.dtype)  # (B, T, in)
+        grad_w = (g.t() @ x.reshape(B * T, -1).to(g.dtype)).to(weight.dtype)  # (V, in)
+        grad_b = g.sum(0).to(weight.dtype) if ctx.has_bias else None  # (V,)
+        return (grad_x, grad_w, grad_b) + (None,) * T
+
+
 class Bottleneck(nn.Module):
     """``W_2 tanh(W_1 z)`` (Eq. 10): ``(V + z) b + b + V`` parameters instead of ``V z + V``."""
 
@@ -123,6 +154,9 @@ class Decoder(nn.Module):
         Enables SGM's global embedding with this temperature.
     """
 
+    #: Training fast path of :meth:`decode` (:class:`_StepLinear`); False = the per-step reference.
+    batched_output: bool = True
+
     def __init__(self, n_outputs: int, embed_dim: int, hidden_size: int, context_dim: int,
                  use_lightconv: bool = True, bottleneck: int | None = None, dropout: float = 0.2,
                  global_embedding_tau: float | None = None):
@@ -164,17 +198,31 @@ class Decoder(nn.Module):
         logits : Tensor (B, V)
         state : Tensor (B, D), ``s_t``.
         """
+        x, state = self._step_features(prev, state, memory, prev_logits)  # (B, in), (B, D)
+        return self._final_linear()(x), state
+
+    def _final_linear(self) -> nn.Linear:
+        """The ``V``-wide layer: ``W_o`` (Eq. 9) or the bottleneck's ``W_2`` (Eq. 10)."""
+        return self.output if isinstance(self.output, nn.Linear) else self.output.up
+
+    def _step_features(self, prev, state, memory, prev_logits=None):
+        """:meth:`step` up to the input of the ``V``-wide layer: ``(x_t (B, in), s_t (B, D))``.
+
+        ``self._final_linear()(x_t)`` equals :meth:`step`'s logits (same ops in the same order).
+        """
         e = self.embedding(prev)  # (B, E)
         if self.global_embedding is not None and prev_logits is not None:
             e = self.global_embedding(e, prev_logits, self.embedding.weight)
         e = self.dropout(e)
-        contexts = [self.attention(state, memory.h, memory.h_proj, memory.mask)[0]]  # c_t (B, Dh)
+        q = self.attention.project_query(state)  # (B, A) = W s_{t-1}, shared by c_t and ĉ_t
+        contexts = [self.attention(state, memory.h, memory.h_proj, memory.mask, q)[0]]  # c_t (B, Dh)
         if self.use_lightconv:
-            contexts.append(self.attention(state, memory.hh, memory.hh_proj, memory.hh_mask)[0])  # ĉ_t
+            contexts.append(self.attention(state, memory.hh, memory.hh_proj, memory.hh_mask, q)[0])  # ĉ_t
         rnn_in = torch.cat([e, *contexts], dim=-1)  # (B, E + n_ctx Dh)
         state = self.rnn(rnn_in, state)  # (B, D)
-        z = torch.cat([state, *contexts, e], dim=-1)  # (B, z)
-        return self.output(self.dropout(z)), state
+        z = self.dropout(torch.cat([state, *contexts, e], dim=-1))  # (B, z) = [s_t; c_t; ĉ_t; e(ŷ_{t-1})]
+        x = z if isinstance(self.output, nn.Linear) else torch.tanh(self.output.down(z))  # (B, z) or (B, b)
+        return x, state
 
     # -- decoding loop ---------------------------------------------------------------
     def decode(self, memory: Memory, state: torch.Tensor, n_steps: int, *,
@@ -207,11 +255,22 @@ class Decoder(nn.Module):
         emitted = torch.zeros(B, V, dtype=torch.bool, device=device)
         done = torch.zeros(B, dtype=torch.bool, device=device)
         prev_logits = None
-        logits_all, tokens_all, alive_all = [], [], []
+        logits_all, tokens_all, alive_all, features = [], [], [], []
+        # Fast path in training: the V-wide layer's gradient in one product over all steps
+        # (_StepLinear); the per-step path (self.step) is the readable reference.
+        batched_output = (self.batched_output and torch.is_grad_enabled() and self.global_embedding is None
+                          and forbidden is None and not forbid_repeats)
+        final = self._final_linear()
         for t in range(n_steps):
             if inputs is not None:
                 prev = inputs[:, t]
-            logits, state = self.step(prev, state, memory, prev_logits)  # (B, V)
+            if batched_output:
+                x, state = self._step_features(prev, state, memory)  # (B, in)
+                with torch.no_grad():
+                    logits = final(x)  # (B, V), the values of self.step's logits
+                features.append(x)
+            else:
+                logits, state = self.step(prev, state, memory, prev_logits)  # (B, V)
             block = emitted if forbid_repeats else None
             if forbidden is not None:
                 block = forbidden.expand(B, V) if block is None else block | forbidden
@@ -229,4 +288,8 @@ class Decoder(nn.Module):
             prev, prev_logits = token, logits
             if stop_at_eos and bool(done.all()):
                 break
-        return DecodeOutput(torch.stack(logits_all, 1), torch.stack(tokens_all, 1), torch.stack(alive_all, 1))
+        if batched_output:
+            stacked = _StepLinear.apply(torch.stack(features, 1), final.weight, final.bias, *logits_all)  # (B, T, V)
+        else:
+            stacked = torch.stack(logits_all, 1)  # (B, T, V)
+        return DecodeOutput(stacked, torch.stack(tokens_all, 1), torch.stack(alive_all, 1))

@@ -34,6 +34,8 @@ class OTSeq2SetConfig(BackboneConfig):
     ot_weight : ``λ`` of Eq. 17 (0 disables the OT term).
     ipot_beta, ipot_iter, ipot_inner_iter : IPOT settings (Eq. 16).
     mask_repeats : masked softmax at inference (a label is never emitted twice).
+    ipot_impl : ``"auto"`` (compiled IPOT loop on CUDA, eager elsewhere), ``"eager"`` or
+        ``"fused"`` (see :func:`losses.set_loss.set_loss`); same plan up to rounding.
     """
 
     n_steps: int = 24
@@ -44,6 +46,7 @@ class OTSeq2SetConfig(BackboneConfig):
     ipot_iter: int = 50
     ipot_inner_iter: int = 1
     mask_repeats: bool = False
+    ipot_impl: str = "auto"
 
 
 class OTSeq2Set(EncoderDecoder):
@@ -106,7 +109,8 @@ class OTSeq2Set(EncoderDecoder):
         return set_loss(logits.float(), targets, batch.label_mask,
                         self.label_embeddings if c.ot_weight > 0 else None,
                         scheme=c.scheme, empty_weight=c.empty_weight, ot_weight=c.ot_weight,
-                        ipot_beta=c.ipot_beta, ipot_iter=c.ipot_iter, ipot_inner_iter=c.ipot_inner_iter)
+                        ipot_beta=c.ipot_beta, ipot_iter=c.ipot_iter, ipot_inner_iter=c.ipot_inner_iter,
+                        ipot_impl=c.ipot_impl)
 
     @torch.no_grad()
     def predict(self, batch, top_k: int | None = None) -> Prediction:

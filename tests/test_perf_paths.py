@@ -1,0 +1,186 @@
+"""Fast paths of the training step against the readable references kept beside them.
+
+* matching split into launch (device gather + copy) and finish (host solve):
+  equal to the per-example reference;
+* IPOT column padding (one compiled shape for every ``n_max``) and the compiled
+  IPOT loop (``torch.compile``): equal to eager IPOT;
+* the set loss with the OT term computed inside the fused softmax op (queued
+  before the host solve): equal to the per-example reference, values and
+  gradients (also covered by tests/test_set_loss.py);
+* the decoder's batched output-layer backward (``_StepLinear``): equal to the
+  per-step reference path, logits and every parameter's gradient.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import warnings
+
+import pytest
+import torch
+
+from baselines import Seq2Seq, Seq2SeqConfig, sequence_targets
+from losses.ipot import _ipot, _ipot_loop, ipot, ipot_fused
+from losses.matching import assign_targets_reference, finish_assignment, launch_assignment
+from losses.set_loss import set_loss, set_loss_reference
+from models import OTSeq2Set, OTSeq2SetConfig
+
+ipot_module = importlib.import_module("losses.ipot")  # the module (``losses.ipot`` is the function)
+
+
+def _batch(B=5, N=6, V=20, n_max=4, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(B, N, V, generator=g, dtype=dtype) * 2
+    counts = torch.randint(0, n_max + 1, (B,), generator=g)
+    counts[0] = n_max
+    targets = torch.stack([torch.randperm(V - 4, generator=g)[:n_max] + 4 for _ in range(B)])
+    mask = torch.arange(n_max)[None] < counts[:, None]
+    emb = torch.randn(V, 7, generator=g, dtype=dtype)
+    return logits, targets, mask, emb
+
+
+@pytest.mark.parametrize("scheme", ["all", "first_n"])
+def test_launch_finish_equals_reference(scheme):
+    logits, targets, mask, _ = _batch(B=8, N=7, n_max=5, seed=1)
+    probs = logits.softmax(-1)
+    got = finish_assignment(launch_assignment(probs, targets, mask, scheme))
+    want = assign_targets_reference(probs, targets, mask, scheme)
+    assert torch.equal(got, want)
+
+
+def test_ipot_column_padding_changes_nothing():
+    g = torch.Generator().manual_seed(2)
+    cost = torch.rand(4, 6, 3, generator=g, dtype=torch.float64) * 2
+    b = torch.tensor([[1 / 3] * 3, [0.5, 0.5, 0.0], [1.0, 0, 0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    want = ipot(cost, None, b)
+    got = _ipot(cost, None, b, beta=1.0, n_iter=50, inner_iter=1, loop=_ipot_loop, pad_to=6)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-15)
+
+
+def test_ipot_fused_falls_back_to_eager(monkeypatch):
+    monkeypatch.setitem(ipot_module._COMPILED, "cpu", None)  # as if torch.compile were unavailable
+    cost = torch.rand(3, 5, 4, dtype=torch.float64)
+    assert torch.equal(ipot_fused(cost, n_iter=7, pad_to=5), ipot(cost, n_iter=7))
+
+
+class _no_warning:
+    """Silence warnings (the compile fallback warns once)."""
+
+
+    def __enter__(self):
+        self._cm = warnings.catch_warnings()
+        self._cm.__enter__()
+        warnings.simplefilter("ignore")
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+
+def _compile_works() -> str | None:
+    """Reason to skip the compiled-path tests, or None."""
+    if not hasattr(torch, "compile"):
+        return "torch.compile is not available in this torch"
+    if shutil.which("gcc") is None and shutil.which("cc") is None and shutil.which("clang") is None:
+        return "torch.compile on CPU needs a C++ compiler (gcc/clang), none found"
+    return None
+
+
+@pytest.mark.skipif(_compile_works() is not None, reason=str(_compile_works()))
+def test_ipot_compiled_loop_equals_eager():
+    # a few iterations only: compiling the unrolled 50-iteration loop takes ~1 min on a CPU
+    with _no_warning():
+        g = torch.Generator().manual_seed(3)
+        cost = torch.rand(4, 6, 3, generator=g, dtype=torch.float64) * 2
+        b = torch.tensor([[1 / 3] * 3, [0.5, 0.5, 0.0], [1.0, 0, 0], [1 / 3] * 3], dtype=torch.float64)
+        got = ipot_fused(cost, None, b, n_iter=3, pad_to=6)
+    if ipot_module._COMPILED.get("cpu") is None:
+        pytest.skip("torch.compile failed on this machine; ipot_fused fell back to eager (tested above)")
+    torch.testing.assert_close(got, ipot(cost, None, b, n_iter=3), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("impl", ["eager", "fused"])
+@pytest.mark.parametrize("scheme", ["all", "first_n"])
+def test_set_loss_overlapped_equals_reference(scheme, impl):
+    if impl == "fused" and _compile_works() is not None:
+        pytest.skip(str(_compile_works()))
+    logits, targets, mask, emb = _batch(B=6, N=6, V=15, n_max=4, seed=4)
+    lf = logits.clone().requires_grad_()
+    lr = logits.clone().requires_grad_()
+    with _no_warning():
+        fast = set_loss(lf, targets, mask, emb, scheme=scheme, ipot_iter=3, ipot_impl=impl)
+    ref = set_loss_reference(lr, targets, mask, emb, scheme=scheme, ipot_iter=3)
+    for k in ("loss", "match", "ot"):
+        torch.testing.assert_close(fast[k], ref[k], rtol=1e-9, atol=1e-12)
+    fast["loss"].backward()
+    ref["loss"].backward()
+    torch.testing.assert_close(lf.grad, lr.grad, rtol=1e-8, atol=1e-12)
+
+
+def test_set_loss_rejects_unknown_ipot_impl():
+    logits, targets, mask, emb = _batch()
+    with pytest.raises(ValueError, match="ipot_impl"):
+        set_loss(logits, targets, mask, emb, ipot_impl="triton")
+
+
+def _models(bottleneck):
+    common = dict(vocab_size=30, n_labels=12, embed_dim=8, label_embed_dim=6, hidden_size=10,
+                  lightconv_kernels=(3, 5), lightconv_heads=2, bottleneck=bottleneck)
+    torch.manual_seed(0)
+    ots = OTSeq2Set(OTSeq2SetConfig(**common, n_steps=5)).double()
+    torch.manual_seed(0)
+    seq = Seq2Seq(Seq2SeqConfig(**common)).double()
+    return ots, seq
+
+
+def _grads(model, loss_fn, batched: bool, seed: int):
+    model.decoder.batched_output = batched
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)  # same dropout masks on both paths
+    logits, loss = loss_fn(model)
+    loss.backward()
+    return logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("bottleneck", [None, 4])
+def test_decoder_batched_output_backward_equals_per_step(bottleneck):
+    g = torch.Generator().manual_seed(5)
+    B, S = 3, 11
+    src = torch.randint(2, 30, (B, S), generator=g)
+    src_mask = torch.arange(S)[None] < torch.tensor([[11], [7], [3]])
+    labels = torch.randint(0, 12, (B, 3), generator=g)
+    label_mask = torch.tensor([[True, True, True], [True, False, False], [True, True, False]])
+    _, targets, target_mask = sequence_targets(labels, label_mask)
+    emb_grad = torch.randn(5 * 16, generator=g, dtype=torch.float64)
+
+    def ots_loss(m):
+        logits = m(src, src_mask)  # (B, N, V), student forcing
+        return logits, (logits.reshape(-1)[: emb_grad.numel()] * emb_grad).sum() + logits.logsumexp(-1).sum()
+
+    def seq_loss(m):
+        logits = m(src, src_mask, targets, target_mask)  # teacher forcing
+        return logits, logits.log_softmax(-1).gather(2, targets.unsqueeze(2)).sum()
+
+    ots, seq = _models(bottleneck)
+    for model, fn in ((ots, ots_loss), (seq, seq_loss)):
+        model.train()
+        l_fast, g_fast = _grads(model, fn, True, seed=7)
+        l_ref, g_ref = _grads(model, fn, False, seed=7)
+        assert torch.equal(l_fast, l_ref)  # forward values identical
+        assert g_fast.keys() == g_ref.keys()
+        for name in g_ref:
+            torch.testing.assert_close(g_fast[name], g_ref[name], rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_decoder_reference_path_used_without_grad_and_for_sgm():
+    ots, _ = _models(None)
+    ots.eval()
+    src = torch.randint(2, 30, (2, 6))
+    src_mask = torch.ones(2, 6, dtype=torch.bool)
+    with torch.no_grad():
+        a = ots(src, src_mask)
+    ots.decoder.batched_output = False
+    with torch.no_grad():
+        b = ots(src, src_mask)
+    assert torch.equal(a, b)
