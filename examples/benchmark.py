@@ -123,7 +123,8 @@ def _main(argv) -> int:
                       f"training {res.fit.train_time_s:.1f}s")
 
     title = f"{args.data}{' (fast preset)' if args.fast else ''}: test set, best epoch by validation micro-F1"
-    console.print(results_table(rows, COLUMNS, title))
+    wide = Console(width=max(console.width, 132))  # never truncate the numbers, even in a log file
+    wide.print(results_table(rows, COLUMNS, title))
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(markdown(rows, title))
     (out / "results.json").write_text(json.dumps({"dataset": args.data, "fast": args.fast, "rows": rows,

@@ -94,12 +94,19 @@ def test_two_ranks_match_one_process(tmp_path):
     mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(tmp_path / "two"), str(tmp_path / "one" / "best.pt"),
                             str(tmp_path / "result.json")), nprocs=2, join=True)
 
-    # same parameters after epoch 1 = 4 steps of the same global batches (Adam amplifies float
-    # rounding over many steps, so "a few steps" is what stays within tolerance)
+    # same parameters after epoch 1 = 4 Adam steps on the same global batches. Adam scales every
+    # coordinate's step to about lr, so a coordinate with a near-zero gradient can move by a small
+    # fraction of lr differently when the gradient is summed in another order (the allreduce):
+    # the tolerance is 5% of one step per coordinate and 3e-5 relative over all parameters (a wrong
+    # global batch or gradient average differs by whole steps: ~1e-2 relative).
     two = checkpoint.load(tmp_path / "two" / "checkpoint.pt", model_type="otseq2set")
     assert two["epoch"] == 1
+    lr = cfg.train.lr
     for k, v in snap.states[1].items():
-        assert torch.allclose(two["model"][k], v, atol=2e-5, rtol=1e-4), k
+        assert torch.allclose(two["model"][k], v, atol=0.05 * lr, rtol=0), k
+    flat_one = torch.cat([v.flatten() for v in snap.states[1].values()])
+    flat_two = torch.cat([two["model"][k].flatten() for k in snap.states[1]])
+    assert (flat_two - flat_one).norm() <= 3e-5 * flat_one.norm()
 
     # evaluation under 2 ranks == 1 rank, exactly
     result = json.loads((tmp_path / "result.json").read_text())

@@ -53,7 +53,8 @@ def _positive_float(text: str) -> float:
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--data", required=True, choices=DATASETS, help="dataset (preset of DESIGN.md §2)")
+    g.add_argument("--data", required=True, choices=DATASETS,
+                   help="dataset; its preset is the paper's Table 2 or ours (xmtc/config.py)")
     g.add_argument("--data-dir", help="directory with the dataset files (default: $XMTC_DATA, else ./data)")
     g.add_argument("--embeddings", metavar="PATH", help="GloVe text file (.txt or .txt.gz): word and label embeddings")
     g.add_argument("--max-src-len", type=_positive_int, help="tokens kept per document")
