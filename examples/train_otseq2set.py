@@ -10,6 +10,9 @@ evaluation -> save. The run directory (``--out``, default
 (every epoch; the test metrics under ``test``), ``predictions.tsv``,
 ``checkpoint.pt`` (last epoch, for ``--resume``) and ``best.pt`` (best
 validation micro-F1, for ``examples/predict.py``).
+
+The baselines' scripts (``train_seq2seq.py``, ``train_mlc2seq.py``,
+``train_sgm.py``) run these same steps through :func:`run` with their model.
 """
 
 from __future__ import annotations
@@ -25,17 +28,18 @@ from xmtc.progress import RichProgress, config_table
 MODEL = "otseq2set"
 
 
-def _main(argv) -> int:
+def train(name: str, argv, description: str) -> int:
+    """The seven steps for any registered model (``otseq2set``, ``seq2seq``, ``mlc2seq``, ``sgm``)."""
     # 1. config: the dataset's preset (paper Table 2), --fast, then the command line
-    args = cli.train_parser(MODEL, __doc__.splitlines()[0]).parse_args(argv)
-    cfg = cli.config_from_args(args, MODEL)
+    args = cli.train_parser(name, description).parse_args(argv)
+    cfg = cli.config_from_args(args, name)
     out = cli.check_run_dir(cfg, resume=args.resume, overwrite=args.overwrite)
     dist = engine.init_distributed()  # under torchrun: one process per GPU (or CPU slot); rank 0 reports
     engine.set_threads(cfg.train.threads)
     device = engine.select_device(cfg.train.device)
     engine.seed_everything(cfg.train.seed, cfg.train.deterministic)
     console = Console(quiet=not dist.is_main)
-    console.print(config_table(cfg.to_dict(), title=f"{MODEL} on {cfg.data.name} (device {device}"
+    console.print(config_table(cfg.to_dict(), title=f"{name} on {cfg.data.name} (device {device}"
                                                     f"{f', {dist.world_size} processes' if dist.active else ''})"))
 
     with RichProgress(console, enabled=dist.is_main) as progress:
@@ -47,15 +51,18 @@ def _main(argv) -> int:
             progress.log(f"GloVe {embeddings.path}: words {embeddings.word_coverage}, "
                          f"labels {embeddings.label_coverage}")
 
-        # 3. model: BiGRU encoder + LightConv + attention GRU decoder, N steps of student forcing
+        # 3. model: BiGRU encoder + attention GRU decoder. OTSeq2Set adds LightConv and
+        #    decodes N steps (student forcing); the baselines decode greedily until EOS
         model = engine.build_model(cfg, data, embeddings).to(device)
-        progress.log(f"model: {type(model).__name__}, N = {model.config.n_steps}, "
-                     f"LightConv {'on' if model.config.use_lightconv else 'off'}, "
+        mc = model.config
+        steps = f"N = {mc.n_steps}" if hasattr(mc, "n_steps") else f"at most {mc.max_steps} steps"
+        progress.log(f"model: {type(model).__name__}, {steps}, LightConv {'on' if mc.use_lightconv else 'off'}, "
                      f"{model.num_parameters():,} parameters")
         if dist.is_main:
             engine.write_config(out, cfg, engine.run_info(model, data, device))
 
-        # 4. loss: model.compute_loss(batch) = bipartite matching NLL + λ·OT (Eq. 17)
+        # 4. loss: model.compute_loss(batch); for OTSeq2Set bipartite matching NLL + λ·OT (Eq. 17),
+        #    for the baselines token cross-entropy over their label order, then EOS (teacher forcing)
         # 5. loop: Adam, cosine annealing, clip 8; validation each epoch, best.pt by micro-F1
         result = engine.fit(model, data, cfg, device=device, out_dir=out, resume=args.resume, callbacks=progress)
 
@@ -67,14 +74,22 @@ def _main(argv) -> int:
     if dist.is_main:
         engine.write_metrics(out, result.history, result.best, test, engine.summary(model, result))
         engine.write_predictions(out, data.test, prediction, data.label_names)
-    console.print(render_table(test, title=f"{MODEL} on {cfg.data.name}: test (best epoch {result.best['epoch']})"))
+    console.print(render_table(test, title=f"{name} on {cfg.data.name}: test (best epoch {result.best['epoch']})"))
     console.print(f"training time {result.train_time_s:.1f}s; run directory {out}")
     return 0
 
 
+def run(name: str, argv=None, doc: str = __doc__) -> int:
+    """Train ``name``; ``doc``'s first line is the ``--help`` description.
+
+    Returns the exit code (2 with one line on stderr for a usage error).
+    """
+    return cli.run_main(lambda a: train(name, a, doc.splitlines()[0]), argv, prog=f"train_{name}.py")
+
+
 def main(argv=None) -> int:
     """Entry point; returns the exit code (2 with one line on stderr for a usage error)."""
-    return cli.run_main(_main, argv, prog="train_otseq2set.py")
+    return run(MODEL, argv)
 
 
 if __name__ == "__main__":

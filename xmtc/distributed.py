@@ -1,0 +1,125 @@
+"""Distributed training under ``torchrun``: process group, rank context, sharded batches, gathering.
+
+When ``torch.distributed`` is initialised, ``xmtc.engine.fit`` wraps the model
+in ``DistributedDataParallel`` around :class:`LossModule`, each rank takes its
+share of every global batch (:class:`ShardedBatchSampler`), evaluation gathers
+every rank's predictions (:func:`gather`, each document once), and only rank 0
+writes files and reports progress (:attr:`DistContext.is_main`). Outside
+torchrun everything here reduces to one process of rank 0.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class DistContext:
+    """Rank and world size; ``world_size == 1`` outside torchrun."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed() -> DistContext:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1).
+
+    NCCL on CUDA, gloo on CPU; a CUDA process uses the GPU ``LOCAL_RANK``.
+    Outside torchrun (or when already initialised) this only reports the context.
+    """
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            dist.init_process_group("nccl")
+        else:
+            dist.init_process_group("gloo")
+    return distributed_context()
+
+
+def distributed_context() -> DistContext:
+    """Current rank / world size from ``torch.distributed`` (initialised by the caller)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return DistContext(dist.get_rank(), dist.get_world_size())
+    return DistContext()
+
+
+class ShardedBatchSampler(torch.utils.data.Sampler):
+    """Rank ``rank``'s share of each global batch: positions ``rank, rank + world, ...``.
+
+    All ranks iterate the same global batches (same seed and epoch), so the
+    global batch of a K-process run is the batch of a 1-process run.
+    """
+
+    def __init__(self, batch_sampler, rank: int = 0, world_size: int = 1):
+        self.batch_sampler, self.rank, self.world_size = batch_sampler, rank, world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.batch_sampler, "set_epoch"):
+            self.batch_sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        for batch in self.batch_sampler:
+            part = list(batch)[self.rank :: self.world_size]
+            if part:
+                yield part
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+
+def gather(obj, dist: DistContext) -> list:
+    """Every rank's ``obj`` (picklable), in rank order; ``[obj]`` outside torchrun."""
+    if not dist.active:
+        return [obj]
+    import torch.distributed as tdist
+
+    gathered = [None] * dist.world_size
+    tdist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def barrier(dist: DistContext) -> None:
+    """Wait for every rank (no-op outside torchrun)."""
+    if dist.active:
+        import torch.distributed as tdist
+
+        tdist.barrier()
+
+
+class LossModule(nn.Module):
+    """``forward(batch) = model.compute_loss(batch)``, so DDP sees the loss computation."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.module = model
+
+    def forward(self, batch):
+        return self.module.compute_loss(batch)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The user model inside a DDP / loss wrapper."""
+    while hasattr(model, "module") and isinstance(model.module, nn.Module):
+        model = model.module
+    return model
+
+
+__all__ = ["DistContext", "LossModule", "ShardedBatchSampler", "barrier", "distributed_context", "gather",
+           "init_distributed", "unwrap"]

@@ -1,0 +1,80 @@
+"""The four models by name: registry, config from a run config, construction, rebuild from a checkpoint."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import checkpoint
+from .config import RunConfig
+from .distributed import unwrap
+from .loading import Embeddings, max_labels
+
+
+def model_registry() -> dict:
+    """``name -> (model class, config class)`` for the four models."""
+    from baselines import SGM, MLC2Seq, Seq2Seq, Seq2SeqConfig, SGMConfig
+    from models import OTSeq2Set, OTSeq2SetConfig
+
+    return {
+        "otseq2set": (OTSeq2Set, OTSeq2SetConfig),
+        "seq2seq": (Seq2Seq, Seq2SeqConfig),
+        "mlc2seq": (MLC2Seq, Seq2SeqConfig),
+        "sgm": (SGM, SGMConfig),
+    }
+
+
+def model_type_of(model: nn.Module) -> str:
+    """Registry name of a model instance (exact class match)."""
+    model = unwrap(model)
+    for name, (cls, _) in model_registry().items():
+        if type(model) is cls:
+            return name
+    raise ValueError(f"unknown model class {type(model).__name__}")
+
+
+def model_config(cfg: RunConfig, dataset):
+    """The model's own config dataclass, from the run config and the dataset."""
+    _, config_cls = model_registry()[cfg.model]
+    n = cfg.net
+    n_steps = n.n_steps or max_labels(dataset)
+    common = dict(
+        vocab_size=len(dataset.vocab), n_labels=dataset.n_labels, embed_dim=n.embed_dim,
+        label_embed_dim=n.label_embed_dim or n.embed_dim, hidden_size=n.hidden_size,
+        encoder_layers=n.encoder_layers, dropout=n.dropout, last_stride=n.last_stride,
+        bottleneck=n.bottleneck, init_range=cfg.train.init_range,
+    )
+    if n.use_lightconv is not None:
+        common["use_lightconv"] = n.use_lightconv
+    if cfg.model == "otseq2set":
+        return config_cls(**common, n_steps=n_steps, scheme=n.scheme, empty_weight=n.empty_weight,
+                          ot_weight=n.ot_weight, ipot_iter=n.ipot_iter)
+    return config_cls(**common, max_steps=n_steps + 1)  # the labels and EOS
+
+
+def build_model(cfg: RunConfig, dataset, embeddings: Embeddings | None = None) -> nn.Module:
+    """Instantiate ``cfg.model`` for ``dataset`` (weights U(-r, r), GloVe rows copied in)."""
+    model_cls, _ = model_registry()[cfg.model]
+    mcfg = model_config(cfg, dataset)
+    words = torch.from_numpy(embeddings.words) if embeddings is not None else None
+    labels = (torch.from_numpy(embeddings.labels)
+              if embeddings is not None and embeddings.labels is not None else None)
+    return model_cls(mcfg, embeddings=words, label_embeddings=labels)
+
+
+def model_from_checkpoint(state: dict) -> nn.Module:
+    """Rebuild a model from a checkpoint dict (``checkpoint.load``)."""
+    registry = model_registry()
+    name = state.get("model_type")
+    if name not in registry:
+        raise checkpoint.CheckpointError(f"checkpoint holds an unknown model type {name!r}")
+    model_cls, config_cls = registry[name]
+    mc = dict(state["model_config"])
+    if "lightconv_kernels" in mc:
+        mc["lightconv_kernels"] = tuple(mc["lightconv_kernels"])
+    model = model_cls(config_cls(**mc))
+    model.load_state_dict(state["model"])
+    return model
+
+
+__all__ = ["build_model", "model_config", "model_from_checkpoint", "model_registry", "model_type_of"]
