@@ -64,6 +64,21 @@ def test_read_glove_wrong_width_names_file_and_line(tmp_path):
         read_glove(p, dim=4)
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_read_glove_words_filter_still_checks_every_row(tmp_path, gz):
+    # a text file that is not GloVe: rows of four words parse as "token + 3 values" by width
+    prose = ["the quick brown fox", "jumps over a dog", "and then it sleeps"]
+    p = write(tmp_path / ("prose.txt.gz" if gz else "prose.txt"), prose, gz)
+    with pytest.raises(DataError, match=r"prose\.txt(\.gz)?: line 1: non-numeric value in vector: 'quick'"):
+        read_glove(p, words={"wheat"})
+    p = write(tmp_path / "late.txt", ROWS[:3] + ["dog 0.1 two 0.3"] + ROWS[3:])  # a bad row the filter skips
+    with pytest.raises(DataError, match=r"late\.txt: line 4: non-numeric value in vector: 'two'"):
+        read_glove(p, words={"fruit"})
+    p = write(tmp_path / "odd.txt", ROWS + ["inf nan -inf 1e-3", "x -1.5E+2 +.5 7."])  # numbers that float() takes
+    assert read_glove(p, words={"fruit"}).words == ["fruit"]
+    assert len(read_glove(p)) == len(ROWS) + 2
+
+
 def test_read_glove_undecodable(tmp_path):
     p = tmp_path / "bad.txt"
     p.write_bytes(b"the 0.1 0.2 0.3\ncaf\xe9 1 2 3\n")
