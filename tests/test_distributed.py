@@ -66,6 +66,7 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str, reference: str,
         if rank == 0:
             with open(result, "w") as f:
                 json.dump({"metrics": metrics, "labels": [sorted(s) for s in pred.labels]}, f)
+        dist.barrier()  # both ranks done before teardown: gloo aborts if a peer leaves mid-connection
     finally:
         dist.destroy_process_group()
 
