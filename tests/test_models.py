@@ -192,11 +192,13 @@ def _expected_parameters(c: OTSeq2SetConfig) -> int:
     att = D * D + Dh * D + D + D
     z = D + n_ctx * Dh + L
     out = z * V + V if c.bottleneck is None else (V + z) * c.bottleneck + c.bottleneck + V
-    conv = c.lightconv_heads * sum(c.lightconv_kernels) if c.use_lightconv else 0
+    kernels = Dh if c.lightconv_style == "authors" else c.lightconv_heads  # one per channel, or shared heads
+    conv = kernels * sum(c.lightconv_kernels) if c.use_lightconv else 0
     return enc + conv + V * L + att + gru(L + n_ctx * Dh, D) + out
 
 
-@pytest.mark.parametrize("kw", [{}, {"use_lightconv": False}, {"bottleneck": 9}, {"encoder_layers": 1}])
+@pytest.mark.parametrize("kw", [{}, {"use_lightconv": False}, {"bottleneck": 9}, {"encoder_layers": 1},
+                                {"lightconv_style": "heads"}])
 def test_num_parameters_matches_hand_count(kw):
     c = small_config(**kw)
     model = OTSeq2Set(c)
