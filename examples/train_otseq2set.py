@@ -3,6 +3,12 @@
     python examples/train_otseq2set.py --data reuters --fast           # minutes on a CPU
     python examples/train_otseq2set.py --data eurlex --embeddings glove.840B.300d.txt
     python examples/train_otseq2set.py --data reuters --fast --resume  # continue an interrupted run
+    python examples/train_otseq2set.py --data reuters --fast --dropout 0.1 --set net.empty_weight=0.5
+    python examples/train_otseq2set.py --config runs/otseq2set-reuters-fast/config.json --seed 1 --out runs/seed1
+
+Every field of the data / net / train configs is settable: a named flag per field
+(``--help`` lists them) or ``--set section.field=value``; ``--config`` starts from a
+saved run's ``config.json``. Later wins: preset < ``--fast`` < ``--config`` < flags.
 
 The steps, top to bottom: config -> data -> model -> loss -> loop ->
 evaluation -> save. The run directory (``--out``, default
