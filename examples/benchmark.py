@@ -39,7 +39,7 @@ from rich.console import Console
 
 from xmtc import cli, engine
 from xmtc.config import ConfigError
-from xmtc.progress import RichProgress, config_table, results_table
+from xmtc.progress import config_table, make_progress, results_table
 
 # name -> (model, net overrides)
 VARIANTS: dict[str, tuple[str, dict]] = {
@@ -70,11 +70,13 @@ COLUMNS = [
 def parser():
     p = cli.OneLineParser(prog="benchmark.py", description=__doc__.splitlines()[0])
     # --lightconv and --ot-weight: the variants set them
-    cli.add_config_args(p, None, reserved=("--models", "--out", "--resume", "--lightconv", "--ot-weight"))
+    cli.add_config_args(p, None, reserved=("--models", "--out", "--resume", "--lightconv", "--ot-weight",
+                                           "--progress", "--log-interval", "--log-batches"))
     g = p.add_argument_group("benchmark")
     g.add_argument("--models", help=f"comma-separated subset of: {', '.join(VARIANTS)}")
     g.add_argument("--out", metavar="DIR", help="results directory (default: runs/benchmark-<data>[-fast])")
     g.add_argument("--resume", action="store_true", help="keep finished models, continue the interrupted one")
+    cli.add_progress_args(p)
     return p
 
 
@@ -120,7 +122,7 @@ def _main(argv) -> int:
             console.print(config_table(cfg.to_dict(), title=f"benchmark on {cfg.data.name} (first model: {name})"))
         console.rule(f"{name} ({model}, LightConv {'on' if cfg.net.use_lightconv else 'off'}"
                      f"{', OT weight ' + str(cfg.net.ot_weight) if model == 'otseq2set' else ''})")
-        with RichProgress(console) as progress:
+        with make_progress(console, args.progress, interval=args.log_interval, every=args.log_batches) as progress:
             res = engine.train_run(cfg, out_dir=run_dir, resume=resume, callbacks=progress)
         rows.append({"model": name, **res.test, "train_time_s": res.fit.train_time_s, "parameters": res.parameters})
         console.print(f"{name}: test micro-F1 {res.test['micro_f1']:.4f}, macro-F1 {res.test['macro_f1']:.4f}, "

@@ -5,6 +5,7 @@
     python examples/train_otseq2set.py --data reuters --fast --resume  # continue an interrupted run
     python examples/train_otseq2set.py --data reuters --fast --dropout 0.1 --set net.empty_weight=0.5
     python examples/train_otseq2set.py --config runs/otseq2set-reuters-fast/config.json --seed 1 --out runs/seed1
+    nohup python examples/train_otseq2set.py --data eurlex57k > train.log 2>&1 &  # progress lines every 60 s
 
 Every field of the data / net / train configs is settable: a named flag per field
 (``--help`` lists them) or ``--set section.field=value``; ``--config`` starts from a
@@ -29,7 +30,7 @@ from rich.console import Console
 
 from evaluation import render_table
 from xmtc import cli, engine
-from xmtc.progress import RichProgress, config_table
+from xmtc.progress import config_table, make_progress
 
 MODEL = "otseq2set"
 
@@ -48,9 +49,13 @@ def train(name: str, argv, description: str) -> int:
     console.print(config_table(cfg.to_dict(), title=f"{name} on {cfg.data.name} (device {device}"
                                                     f"{f', {dist.world_size} processes' if dist.active else ''})"))
 
-    with RichProgress(console, enabled=dist.is_main) as progress:
+    # progress: rich bars on a terminal, plain time-stamped lines in a log file (--progress)
+    with make_progress(console, args.progress, interval=args.log_interval, every=args.log_batches,
+                       enabled=dist.is_main) as progress:
         # 2. data: tokenised splits, vocabulary and label ids from the training split
         data = engine.load_data(cfg.data, seed=cfg.train.seed, progress=progress.on_data)
+        if cfg.data.embeddings is not None:
+            progress.log(f"reading embeddings {cfg.data.embeddings}")
         embeddings = engine.load_embeddings(cfg, data)  # GloVe words + label names, if --embeddings
         progress.log(f"data: {data}")
         if embeddings is not None:

@@ -1,25 +1,32 @@
-"""Every setting from the command line: ``--set``, named flags, ``--config``.
+"""Every setting from the command line (``--set``, named flags, ``--config``) and progress lines for logs.
 
 Checked: each annotation type parses (int, float, bool, str, ``X | None``,
 tuples, ``Literal``, dict); every field of the data / net / train configs is
 reachable by ``--set`` and (but ``data.name``, ``data.options``) by a named flag
 that maps to it, a field added to a dataclass included; bad keys and values
 give one line naming the flag or key and exit 2; a saved ``config.json``
-re-run gives the same config, and flags given with it override it.
+re-run gives the same config, and flags given with it override it;
+:class:`xmtc.progress.LogProgress` writes its lines at the interval with the
+promised fields (fake clock).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import io
 import json
+import re
 import typing
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from rich.console import Console
 
 from xmtc import cli, engine, settings
 from xmtc.config import LIMITS, SECTIONS, ConfigError, NetConfig, check_limit, preset
+from xmtc.progress import LogProgress, RichProgress, make_progress
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -281,6 +288,89 @@ def test_limits_name_real_fields():
         assert name in {f.name for f in dataclasses.fields(SECTIONS[section])}, key
 
 
+# --------------------------------------------------------------------------- progress lines for logs
+class FakeClock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def _log_progress(**kw):
+    out, clock = io.StringIO(), FakeClock()
+    progress = LogProgress(Console(file=out, width=60), clock=clock, timestamps=False, **kw)
+    return progress, out, clock
+
+
+def test_log_progress_lines_at_the_interval():
+    progress, out, clock = _log_progress(interval=60)
+    progress.on_fit_start(0, 2, 300)
+    progress.on_epoch_start(1, 2, 300)
+    terms = {"loss": 1.23456, "match": 0.5, "ot": 0.09}
+    for step in range(1, 301):
+        clock.t = step * 1.0  # one batch a second
+        progress.on_batch(1, step, 300, terms, 32.0)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "training: epochs 1-2, 300 batches each"
+    batch_lines = lines[1:]
+    # the first batch (shows the rate at once), then every 60 s
+    steps = [int(re.search(r"batch (\d+)/300", line).group(1)) for line in batch_lines]
+    assert steps == [1, 61, 121, 181, 241]
+    line = batch_lines[1]
+    assert line == "epoch 1/2 batch 61/300 (20%) 32.0 docs/s elapsed 1m01s eta 3m59s loss=1.2346 match=0.5000 ot=0.0900"
+
+
+def test_log_progress_every_k_batches_and_eval_and_data():
+    progress, out, clock = _log_progress(interval=1e9, every=100)
+    progress.on_data("read eurlex57k", 0, 57_001)
+    clock.t = 5
+    progress.on_data("read eurlex57k", 2000, 57_001)  # not due: no line
+    clock.t = 75
+    progress.on_data("read eurlex57k", 57_001, 57_001)
+    progress.on_fit_start(3, 5, 250)
+    progress.on_epoch_start(4, 5, 250)
+    for step in range(1, 251):
+        progress.on_batch(4, step, 250, {"loss": 2.0}, 10.0)
+    progress.on_eval_start("valid", 3)
+    for step in range(1, 4):
+        clock.t += 2
+        progress.on_eval_batch("valid", step, 3)
+    record = {"epoch": 4, "lr": 1e-3, "best": True, "train": {"loss": 2.0, "grad_norm": 1.0, "docs": 8000,
+                                                               "time_s": 80.0, "docs_per_s": 100.0},
+              "valid": {"micro_f1": 0.5, "macro_f1": 0.25}}
+    progress.on_epoch_end(record)
+    progress.on_fit_end(SimpleNamespace(history=[record], best={"epoch": 4, "micro_f1": 0.5}, train_time_s=80.0))
+    lines = out.getvalue().splitlines()
+    assert lines[:3] == ["data: read eurlex57k 0/57,001", "data: read eurlex57k 57,001/57,001 done in 1m15s",
+                         "training: epochs 4-5, 250 batches each (resuming after epoch 3)"]
+    assert [re.search(r"batch (\d+)/", x).group(1) for x in lines if x.startswith("epoch 4/5")] == ["1", "100", "200"]
+    assert "predict valid: 3 batches" in lines and "predict valid: done in 6.0s" in lines
+    assert any(x.startswith("epoch   4  lr 1.00e-03  loss=2.0000") and x.endswith("*best*") for x in lines)
+    assert lines[-1] == "training done: 1 epoch, best epoch 4 (valid micro-F1 0.5000), training time 1m20s"
+
+
+def test_log_progress_timestamps_and_silence():
+    progress, out, _ = _log_progress(enabled=False)
+    progress.on_fit_start(0, 1, 1)
+    progress.log("hello")
+    assert out.getvalue() == ""
+    out = io.StringIO()
+    LogProgress(Console(file=out)).log("hello [b]not markup[/b]")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d hello \[b\]not markup\[/b\]\n", out.getvalue())
+
+
+def test_make_progress_picks_bars_on_a_terminal_and_lines_otherwise():
+    log_file = Console(file=io.StringIO())
+    terminal = Console(file=io.StringIO(), force_terminal=True)
+    assert isinstance(make_progress(log_file), LogProgress)
+    assert isinstance(make_progress(terminal), RichProgress)
+    assert isinstance(make_progress(log_file, "bars"), RichProgress)
+    assert isinstance(make_progress(terminal, "lines", interval=5, every=3), LogProgress)
+    with pytest.raises(ValueError):
+        make_progress(log_file, "fancy")
+
+
 # --------------------------------------------------------------------------- through a script
 def test_a_script_rerun_from_its_config_json(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("example_train_cli", EXAMPLES / "train_otseq2set.py")
@@ -288,8 +378,11 @@ def test_a_script_rerun_from_its_config_json(tmp_path, capsys):
     spec.loader.exec_module(train)
     first = tmp_path / "first"
     argv = ["--data", "synthetic", "--fast", "--epochs", "1", "--max-train-docs", "64", "--max-valid-docs", "16",
-            "--max-test-docs", "16", "--hidden-size", "16", "--set", "net.ipot_iter=3"]
+            "--max-test-docs", "16", "--hidden-size", "16", "--set", "net.ipot_iter=3", "--log-interval", "0"]
     assert train.main(argv + ["--out", str(first)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"epoch 1/1 batch 1/2 \(50%\) .* docs/s .* eta .* loss=", out)  # not a terminal: lines
+    assert "predict valid: 1 batch" in out and "data: tokenise train" in out
     second = tmp_path / "second"
     assert train.main(["--config", str(first / "config.json"), "--out", str(second)]) == 0
     a, b = (json.loads((d / "config.json").read_text()) for d in (first, second))

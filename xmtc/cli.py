@@ -231,11 +231,24 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds a run")
 
 
+def add_progress_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("progress")
+    g.add_argument("--progress", choices=("auto", "bars", "lines"), default="auto",
+                   help="bars: rich progress bars; lines: a plain line at intervals, for log files "
+                        "(nohup, cluster jobs); auto (default): bars on a terminal, else lines")
+    g.add_argument("--log-interval", type=_non_negative_float, default=60.0, metavar="SECONDS",
+                   help="with lines: a progress line at least this often while training or predicting (default 60)")
+    g.add_argument("--log-batches", type=_non_negative_int, default=0, metavar="K",
+                   help="with lines: also a line every K batches (default 0: by time only)")
+
+
 def train_parser(model: str, description: str) -> argparse.ArgumentParser:
     """The parser of ``examples/train_<model>.py``."""
     p = OneLineParser(prog=f"train_{model}.py", description=description)
-    add_config_args(p, model, reserved=("--out", "--resume", "--overwrite"))
+    add_config_args(p, model, reserved=("--out", "--resume", "--overwrite", "--progress", "--log-interval",
+                                        "--log-batches"))
     add_run_args(p)
+    add_progress_args(p)
     return p
 
 
