@@ -69,13 +69,15 @@ def train(name: str, argv, description: str) -> int:
         steps = f"N = {mc.n_steps}" if hasattr(mc, "n_steps") else f"at most {mc.max_steps} steps"
         progress.log(f"model: {type(model).__name__}, {steps}, LightConv {'on' if mc.use_lightconv else 'off'}, "
                      f"{model.num_parameters():,} parameters")
-        if dist.is_main:
+        if dist.is_main and not args.resume:  # resuming: rewritten once fit has accepted the settings
             engine.write_config(out, cfg, engine.run_info(model, data, device))
 
         # 4. loss: model.compute_loss(batch); for OTSeq2Set bipartite matching NLL + λ·OT (Eq. 17),
         #    for the baselines token cross-entropy over their label order, then EOS (teacher forcing)
         # 5. loop: Adam, cosine annealing, clip 8; validation each epoch, best.pt by micro-F1
         result = engine.fit(model, data, cfg, device=device, out_dir=out, resume=args.resume, callbacks=progress)
+        if dist.is_main and args.resume:
+            engine.write_config(out, cfg, engine.run_info(model, data, device))
 
         # 6. evaluation of the best epoch on the test split
         test, prediction = engine.evaluate(model, data, "test", cfg.train, device=device,

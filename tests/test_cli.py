@@ -388,3 +388,11 @@ def test_a_script_rerun_from_its_config_json(tmp_path, capsys):
     a, b = (json.loads((d / "config.json").read_text()) for d in (first, second))
     assert a.pop("out") != b.pop("out")
     assert a == b
+    # a resume refused for other settings leaves the run's config.json as it was
+    saved = (second / "config.json").read_text()
+    capsys.readouterr()
+    assert train.main(["--config", str(second), "--resume", "--epochs", "2"]) == 2
+    assert "other settings" in capsys.readouterr().err
+    assert (second / "config.json").read_text() == saved
+    assert train.main(["--config", str(second), "--resume", "--device", "cpu"]) == 0  # may change on resume
+    assert json.loads((second / "config.json").read_text())["train"]["device"] == "cpu"
