@@ -63,13 +63,6 @@ def _non_negative_float(text: str) -> float:
     return v
 
 
-def _positive_float(text: str) -> float:
-    v = _non_negative_float(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
-    return v
-
-
 # --------------------------------------------------------------------------- settings as flags
 #: Named flags whose name is not the field's name in kebab case.
 FLAG_NAMES = {"net.use_lightconv": "lightconv"}
