@@ -135,7 +135,7 @@ def test_reuters_subset(scripts, tmp_path, data_dir):
 
 def test_resume_reaches_the_uninterrupted_result(scripts, tmp_path, monkeypatch):
     straight, broken = tmp_path / "straight", tmp_path / "broken"
-    argv = SYNTH + ["--epochs", "2"]
+    argv = SYNTH + ["--epochs", "2", "--progress", "bars"]  # the bars' on_epoch_end is patched below
     train = scripts["train_otseq2set"]
     assert train.main(argv + ["--out", str(straight)]) == 0
 

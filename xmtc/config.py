@@ -14,8 +14,11 @@ its defaults (DESIGN.md §5, minGPT's ``get_config``):
 Wiki10-31K, AmazonCat-13K and Amazon-670K, and our settings for EURLEX57K,
 Reuters-21578 and the synthetic set; :data:`FAST` holds, per dataset, the
 changes of the ``--fast`` preset (minutes on a laptop CPU). :func:`compose`
-applies preset, fast preset and command-line overrides, in that order, and
-returns the resolved config that scripts print and save as ``config.json``.
+applies preset, fast preset and overrides, in that order, and returns the
+resolved config that scripts print and save as ``config.json``; the scripts'
+command line reaches every field by its key (``--set net.dropout=0.1``, named
+flags, a saved ``config.json``) through :mod:`xmtc.settings`. :data:`LIMITS`
+holds the allowed range of each field, checked by :func:`validate`.
 
 Reuters-21578 (our choice, not in the paper): ``N = 15`` (the largest label
 set of a ModApte training document; ``n_steps=None`` reads it from the data),
@@ -144,6 +147,10 @@ class TrainConfig:
     threads: int | None = 1
 
 
+#: The three parts of a run's config, by the section name of their keys (``net.dropout``).
+SECTIONS: dict[str, type] = {"data": DataConfig, "net": NetConfig, "train": TrainConfig}
+
+
 @dataclass
 class RunConfig:
     """Everything a run needs; saved as ``config.json``."""
@@ -164,11 +171,10 @@ class RunConfig:
     def from_dict(cls, d: dict) -> "RunConfig":
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
         d = dict(d)
-        parts = {"data": DataConfig, "net": NetConfig, "train": TrainConfig}
         kwargs = {}
         for k, v in d.items():
-            if k in parts:
-                kwargs[k] = _build(parts[k], v)
+            if k in SECTIONS:
+                kwargs[k] = _build(SECTIONS[k], v)
             else:
                 kwargs[k] = v
         return _build(cls, kwargs)
@@ -309,28 +315,62 @@ def compose(name: str, *, model: str = "otseq2set", fast: bool = False,
     return cfg
 
 
+def _at_least(lo):
+    return (lambda v: v is None or v >= lo), f">= {lo}"
+
+
+def _above(lo):
+    return (lambda v: v is None or v > lo), f"> {lo}"
+
+
+def _fraction():
+    return (lambda v: 0 <= v < 1), "in [0, 1)"
+
+
+#: One-field limits, ``section.field -> (test, what is allowed)``; ``None`` passes where a
+#: field allows it. :func:`validate` checks them all; the command line checks each value as
+#: it parses it, so the error names the flag (``xmtc.settings``).
+LIMITS: dict[str, tuple] = {
+    "data.max_src_len": _at_least(1),
+    "data.max_train_docs": _at_least(1),
+    "data.max_valid_docs": _at_least(1),
+    "data.max_test_docs": _at_least(1),
+    "data.valid_fraction": _fraction(),
+    "net.embed_dim": _at_least(1),
+    "net.label_embed_dim": _at_least(1),
+    "net.hidden_size": _at_least(1),
+    "net.encoder_layers": _at_least(1),
+    "net.dropout": _fraction(),
+    "net.last_stride": _at_least(1),
+    "net.bottleneck": _at_least(1),
+    "net.n_steps": _at_least(1),
+    "net.scheme": ((lambda v: v in ("all", "first_n")), "'all' or 'first_n'"),
+    "net.ot_weight": _at_least(0),
+    "net.empty_weight": _at_least(0),
+    "net.ipot_iter": _at_least(1),
+    "train.epochs": _at_least(1),
+    "train.batch_size": _at_least(1),
+    "train.eval_batch_size": _at_least(1),
+    "train.lr": _above(0),
+    "train.grad_clip": _above(0),
+    "train.init_range": _at_least(0),
+    "train.num_workers": _at_least(0),
+    "train.log_every": _at_least(1),
+    "train.threads": _at_least(1),
+}
+
+
+def check_limit(key: str, value) -> None:
+    """Raise :class:`ConfigError` if ``value`` is outside :data:`LIMITS` for ``key`` (``section.field``)."""
+    test, allowed = LIMITS.get(key, (None, ""))
+    if test is not None and not test(value):
+        raise ConfigError(f"{key} must be {allowed}, got {value!r}")
+
+
 def validate(cfg: RunConfig) -> None:
     """Raise :class:`ConfigError` (one line) on an impossible setting."""
-    t, n, d = cfg.train, cfg.net, cfg.data
-    checks = [
-        (t.epochs >= 1, f"epochs must be >= 1, got {t.epochs}"),
-        (t.batch_size >= 1, f"batch size must be >= 1, got {t.batch_size}"),
-        (t.eval_batch_size >= 1, f"eval batch size must be >= 1, got {t.eval_batch_size}"),
-        (t.lr > 0, f"learning rate must be > 0, got {t.lr}"),
-        (t.grad_clip > 0, f"gradient clip must be > 0, got {t.grad_clip}"),
-        (t.num_workers >= 0, f"num_workers must be >= 0, got {t.num_workers}"),
-        (n.scheme in ("all", "first_n"), f"scheme must be 'all' or 'first_n', got {n.scheme!r}"),
-        (n.ot_weight >= 0, f"OT weight must be >= 0, got {n.ot_weight}"),
-        (n.n_steps is None or n.n_steps >= 1, f"n_steps must be >= 1, got {n.n_steps}"),
-        (n.hidden_size >= 1 and n.embed_dim >= 1, "hidden_size and embed_dim must be >= 1"),
-        (d.max_src_len is None or d.max_src_len >= 1, f"max_src_len must be >= 1, got {d.max_src_len}"),
-        (0 <= d.valid_fraction < 1, f"valid_fraction must be in [0, 1), got {d.valid_fraction}"),
-    ]
-    for name in ("max_train_docs", "max_valid_docs", "max_test_docs"):
-        v = getattr(d, name)
-        checks.append((v is None or v >= 1, f"{name} must be >= 1, got {v}"))
-    for ok, msg in checks:
-        if not ok:
-            raise ConfigError(msg)
+    for key in LIMITS:
+        section, name = key.split(".")
+        check_limit(key, getattr(getattr(cfg, section), name))
     if cfg.model not in MODEL_NAMES:
         raise ConfigError(f"unknown model {cfg.model!r}; choose one of {', '.join(MODEL_NAMES)}")
