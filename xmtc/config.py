@@ -31,6 +31,7 @@ and ``all`` lets the model place a label at any step), the rest as Eurlex-4K.
 from __future__ import annotations
 
 import copy
+from typing import Literal
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 
 #: Model names the engine knows (``xmtc.engine.MODELS``).
@@ -104,9 +105,9 @@ class NetConfig:
     empty_weight: float = 0.2
     ipot_iter: int = 50
     label_embeddings_from_names: bool = True
-    dropout_sites: str = "authors"
-    lightconv_style: str = "authors"
-    empty_init: str = "zero"
+    dropout_sites: Literal["authors", "all"] = "authors"
+    lightconv_style: Literal["authors", "heads"] = "authors"
+    empty_init: Literal["zero", "uniform"] = "zero"
 
 
 @dataclass
