@@ -97,7 +97,7 @@ def _main(argv) -> int:
     if unknown:
         raise ConfigError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     first = cli.config_from_args(args, VARIANTS[names[0]][0], other_model=True)  # settings checked once
-    tag = f"{first.preset}{'-fast' if first.fast else ''}"
+    tag = f"{first.preset}{f'-{first.variant}' if first.variant else ''}"
     out = Path(args.out or f"runs/benchmark-{tag}")
     console = Console()
     rows: list[dict] = []
@@ -128,12 +128,12 @@ def _main(argv) -> int:
         console.print(f"{name}: test micro-F1 {res.test['micro_f1']:.4f}, macro-F1 {res.test['macro_f1']:.4f}, "
                       f"training {res.fit.train_time_s:.1f}s")
 
-    title = f"{first.preset}{' (fast preset)' if first.fast else ''}: test set, best epoch by validation micro-F1"
+    title = f"{first.preset}{f' ({first.variant} preset)' if first.variant else ''}: test set, best epoch by validation micro-F1"
     wide = Console(width=max(console.width, 132))  # never truncate the numbers, even in a log file
     wide.print(results_table(rows, COLUMNS, title))
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(markdown(rows, title))
-    (out / "results.json").write_text(json.dumps({"dataset": first.preset, "fast": first.fast, "rows": rows,
+    (out / "results.json").write_text(json.dumps({"dataset": first.preset, "variant": first.variant, "rows": rows,
                                                   "wall_time_s": time.perf_counter() - t_start}, indent=2) + "\n")
     console.print(f"wrote {out / 'results.md'} and {out / 'results.json'}")
     return 0

@@ -26,6 +26,7 @@ from rich.console import Console
 
 from xmtc import cli, engine, settings
 from xmtc.config import LIMITS, SECTIONS, ConfigError, NetConfig, check_limit, preset
+from xmtc.loading import embeddings_path
 from xmtc.progress import LogProgress, RichProgress, make_progress
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -396,3 +397,34 @@ def test_a_script_rerun_from_its_config_json(tmp_path, capsys):
     assert (second / "config.json").read_text() == saved
     assert train.main(["--config", str(second), "--resume", "--device", "cpu"]) == 0  # may change on resume
     assert json.loads((second / "config.json").read_text())["train"]["device"] == "cpu"
+
+
+# --------------------------------------------------------------------------- preset variants
+def test_cpu_preset_variant_on_the_full_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("XMTC_DATA", str(tmp_path))
+    (tmp_path / "glove.6B.50d.subset.txt.gz").write_bytes(b"x")  # found in the data directory
+    _, cfg = parse(["--data", "eurlex57k", "--preset", "cpu"])
+    assert cfg.variant == "cpu" and not cfg.fast and cfg.out == "runs/otseq2set-eurlex57k-cpu"
+    assert cfg.data.max_train_docs is None and cfg.data.max_test_docs is None  # the full data
+    assert cfg.data.max_src_len == 200 and cfg.net.hidden_size == 128 and cfg.train.epochs == 5
+    assert embeddings_path(cfg) == tmp_path / "glove.6B.50d.subset.txt.gz"
+    _, fast = parse(["--data", "reuters", "--preset", "fast"])
+    assert fast.fast and fast == parse(["--data", "reuters", "--fast"])[1]
+
+
+def test_preset_variant_errors(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XMTC_DATA", str(tmp_path))
+    assert "no cpu preset for synthetic" in one_line_error(capsys, ["--data", "synthetic", "--preset", "cpu"])
+    assert "exclude each other" in one_line_error(capsys, ["--data", "reuters", "--fast", "--preset", "cpu"])
+    err = one_line_error(capsys, ["--data", "reuters", "--preset", "cpu"])  # GloVe file not in the data dir
+    assert "glove.6B.50d.subset.txt.gz not found" in err
+
+
+def test_config_of_a_variant_round_trips_and_old_fast_key_reads(tmp_path):
+    path, cfg = _saved(tmp_path, ["--data", "reuters", "--fast", "--epochs", "2"])
+    saved = json.loads(path.read_text())
+    assert saved["variant"] == "fast" and "fast" not in saved
+    saved.pop("variant")
+    saved["fast"] = True  # how configs written before the cpu variant said it
+    path.write_text(json.dumps(saved))
+    assert parse(["--config", str(path)])[1] == cfg

@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 
 from . import settings
-from .config import DATASETS, SECTIONS, ConfigError, RunConfig, preset, validate
+from .config import DATASETS, SECTIONS, VARIANTS, ConfigError, RunConfig, preset, validate
+from .loading import embeddings_path
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -190,14 +191,17 @@ def add_config_args(p: argparse.ArgumentParser, model: str | None, *, reserved: 
     g.add_argument("--data", choices=DATASETS,
                    help="dataset; its preset is the paper's Table 2 or ours (xmtc/config.py)")
     g.add_argument("--fast", action="store_true", default=None,
-                   help="small preset that finishes in minutes on a CPU")
+                   help="small preset that finishes in minutes on a CPU (= --preset fast)")
+    g.add_argument("--preset", choices=list(VARIANTS), default=None, dest="variant",
+                   help="a variant of the dataset's preset: fast (minutes on a CPU) or cpu (the full data "
+                        "sized for a 2-core CPU: eurlex57k, reuters)")
     g.add_argument("--config", metavar="PATH",
                    help="re-run a saved run: its config.json (or run directory); flags given with it override it")
     g.add_argument("--set", action=_SetAction, dest="settings", metavar="SECTION.FIELD=VALUE", default=[],
                    help="set any field of the data / net / train config, e.g. --set net.dropout=0.1 "
                         "(repeatable; 'none' for None, 3,7,15 for a tuple, data.options.KEY=VALUE for an option); "
                         "the keys are those in [brackets] below")
-    taken = set(reserved) | {"--data", "--fast", "--config", "--set", "--help"}
+    taken = set(reserved) | {"--data", "--fast", "--preset", "--config", "--set", "--help"}
     docs = {s: _docstring_help(cls) for s, cls in SECTIONS.items()}
     groups = {s: p.add_argument_group(f"{_GROUPS.get(s, s)} settings [{s}.*]") for s in SECTIONS}
     for flag, key in named_flags(model).items():
@@ -219,7 +223,7 @@ def add_config_args(p: argparse.ArgumentParser, model: str | None, *, reserved: 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run directory")
-    g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<model>-<data>[-fast])")
+    g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<model>-<data>[-<variant>])")
     g.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     g.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds a run")
 
@@ -259,19 +263,22 @@ def config_from_args(args: argparse.Namespace, model: str, *, other_model: bool 
                               f"(--set data.FIELD=VALUE changes the saved data settings)")
         if args.fast is not None and args.fast != cfg.fast:
             raise ConfigError("--fast with --config of a run without it; drop --fast")
+        if getattr(args, "variant", None) is not None and args.variant != cfg.variant:
+            raise ConfigError(f"--preset {args.variant} with --config of a run of preset {cfg.variant or 'default'}; "
+                              f"drop --preset")
         if cfg.model != model and not other_model:
             raise ConfigError(f"--config holds a {cfg.model} run, not {model}; use train_{cfg.model}.py")
         cfg.model = model
     elif args.data is None:
         raise ConfigError("give --data NAME (a preset) or --config PATH (a saved run)")
     else:
-        cfg = preset(args.data, model=model, fast=bool(args.fast))
+        cfg = preset(args.data, model=model, fast=bool(args.fast), variant=getattr(args, "variant", None))
     for key, value in getattr(args, "settings", None) or []:
         settings.assign(cfg, key, value)
     if getattr(args, "out", None):
         cfg.out = str(args.out)
     if cfg.out is None:
-        cfg.out = str(Path("runs") / f"{model}-{cfg.preset}{'-fast' if cfg.fast else ''}")
+        cfg.out = str(Path("runs") / f"{model}-{cfg.preset}{f'-{cfg.variant}' if cfg.variant else ''}")
     validate(cfg)
     check_inputs(cfg)
     return cfg
@@ -283,9 +290,9 @@ def check_inputs(cfg: RunConfig) -> None:
     if d.data_dir is not None and d.name != "synthetic" and not Path(d.data_dir).is_dir():
         raise ConfigError(f"data directory {d.data_dir} does not exist")
     if d.embeddings is not None:
-        path = Path(d.embeddings)
+        path = embeddings_path(cfg)
         if not path.is_file():
-            raise ConfigError(f"embeddings file {path} not found")
+            raise ConfigError(f"embeddings file {d.embeddings} not found (looked as given and in the data directory)")
         try:
             with open(path, "rb") as f:
                 f.read(1)

@@ -12,9 +12,11 @@ its defaults (DESIGN.md §5, minGPT's ``get_config``):
 
 :data:`PRESETS` holds Table 2 of the paper (DESIGN.md §2) for Eurlex-4K,
 Wiki10-31K, AmazonCat-13K and Amazon-670K, and our settings for EURLEX57K,
-Reuters-21578 and the synthetic set; :data:`FAST` holds, per dataset, the
-changes of the ``--fast`` preset (minutes on a laptop CPU). :func:`compose`
-applies preset, fast preset and overrides, in that order, and returns the
+Reuters-21578 and the synthetic set. :data:`VARIANTS` holds, per dataset, the
+changes of each variant of its preset: ``fast`` (:data:`FAST`, minutes on a
+laptop CPU) and ``cpu`` (:data:`CPU`, the full data sized for a 2-core CPU:
+EURLEX57K and Reuters). :func:`compose`
+applies preset, variant and overrides, in that order, and returns the
 resolved config that scripts print and save as ``config.json``; the scripts'
 command line reaches every field by its key (``--set net.dropout=0.1``, named
 flags, a saved ``config.json``) through :mod:`xmtc.settings`. :data:`LIMITS`
@@ -158,11 +160,16 @@ class RunConfig:
 
     model: str = "otseq2set"
     preset: str = "synthetic"
-    fast: bool = False
+    variant: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     net: NetConfig = field(default_factory=NetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     out: str | None = None
+
+    @property
+    def fast(self) -> bool:
+        """The ``--fast`` variant (``variant == "fast"``)."""
+        return self.variant == "fast"
 
     def to_dict(self) -> dict:
         """Plain nested dict (JSON-ready, checkpoint-safe)."""
@@ -265,6 +272,35 @@ FAST: dict[str, dict] = {
 }
 
 
+# ``--preset cpu``: the full data, sized for this project's 2-core CPU machines (one model
+# trains in at most ~3 hours on one thread; continue across sessions with --resume).
+CPU: dict[str, dict] = {
+    # EURLEX57K: all 45,000 training documents, the release's dev split for model selection, all
+    # 6,000 test documents. 200 tokens: the text starts with title, header and recitals, which
+    # Chalkidis et al. (2019) found enough for EURLEX57K (BIGRU-ATT on title + recitals within
+    # 0.3 micro-F1 of the full text); the encoder's cost is linear in them. GloVe 6B 50-d (the
+    # shared subset), hidden 128: the fast benchmark shape, 25 (OTSeq2Set) to 45 (MLC2Seq)
+    # documents/s on one thread (benchmarks/cpu_step.py). 5 epochs of cosine annealing: an
+    # OTSeq2Set epoch takes ~30 min, so ~2.5-3 h per model.
+    "eurlex57k": {
+        "data": {"max_src_len": 200, "embeddings": "glove.6B.50d.subset.txt.gz"},
+        "net": {"hidden_size": 128},
+        "train": {"epochs": 5, "batch_size": 32, "lr": 1e-3},
+    },
+    # Reuters-21578: the full ModApte training split (7,770; 10% held out for validation),
+    # GloVe 50-d, 200 tokens (the median document has 94), hidden 128, 8 epochs: ~15-20 min
+    # per model on one thread.
+    "reuters": {
+        "data": {"max_src_len": 200, "embeddings": "glove.6B.50d.subset.txt.gz"},
+        "net": {"hidden_size": 128},
+        "train": {"epochs": 8, "batch_size": 32, "lr": 1e-3},
+    },
+}
+
+#: The variants of the presets, by the name ``--preset`` takes.
+VARIANTS: dict[str, dict[str, dict]] = {"fast": FAST, "cpu": CPU}
+
+
 def _apply(cfg: RunConfig, overrides: dict, where: str) -> None:
     for part, values in overrides.items():
         target = getattr(cfg, part, None)
@@ -279,32 +315,45 @@ def _apply(cfg: RunConfig, overrides: dict, where: str) -> None:
             setattr(target, k, copy.deepcopy(v))
 
 
-def preset(name: str, *, model: str = "otseq2set", fast: bool = False) -> RunConfig:
-    """The preset of a dataset (Table 2 or ours), optionally with its ``--fast`` changes."""
+def preset(name: str, *, model: str = "otseq2set", fast: bool = False, variant: str | None = None) -> RunConfig:
+    """The preset of a dataset (Table 2 or ours), optionally with the changes of a variant.
+
+    ``variant``: ``"fast"`` or ``"cpu"`` (:data:`VARIANTS`); ``fast=True`` is ``variant="fast"``.
+    """
     if name not in PRESETS:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if model not in MODEL_NAMES:
         raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}")
-    cfg = RunConfig(model=model, preset=name, fast=fast, data=DataConfig(name=name))
-    _apply(cfg, PRESETS[name], f"preset {name}")
     if fast:
-        _apply(cfg, FAST[name], f"fast preset {name}")
+        if variant not in (None, "fast"):
+            raise ConfigError(f"--fast and --preset {variant} exclude each other")
+        variant = "fast"
+    if variant is not None:
+        if variant not in VARIANTS:
+            raise ConfigError(f"unknown preset variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+        if name not in VARIANTS[variant]:
+            has = [d for d in DATASETS if d in VARIANTS[variant]]
+            raise ConfigError(f"no {variant} preset for {name}; it exists for {', '.join(has)}")
+    cfg = RunConfig(model=model, preset=name, variant=variant, data=DataConfig(name=name))
+    _apply(cfg, PRESETS[name], f"preset {name}")
+    if variant is not None:
+        _apply(cfg, VARIANTS[variant][name], f"{variant} preset {name}")
     return cfg
 
 
-def compose(name: str, *, model: str = "otseq2set", fast: bool = False,
+def compose(name: str, *, model: str = "otseq2set", fast: bool = False, variant: str | None = None,
             overrides: dict | None = None) -> RunConfig:
-    """Preset + fast preset + overrides -> the resolved, validated :class:`RunConfig`.
+    """Preset + variant + overrides -> the resolved, validated :class:`RunConfig`.
 
     Parameters
     ----------
     name : dataset preset name.
     model : one of :data:`MODEL_NAMES`.
-    fast : apply the ``--fast`` changes.
+    fast, variant : apply the changes of the ``--fast`` (or another) variant.
     overrides : ``{"data": {...}, "net": {...}, "train": {...}, "out": ...}``;
         ``None`` values are ignored (an option the user did not give).
     """
-    cfg = preset(name, model=model, fast=fast)
+    cfg = preset(name, model=model, fast=fast, variant=variant)
     overrides = dict(overrides or {})
     if "out" in overrides:
         out = overrides.pop("out")

@@ -285,10 +285,11 @@ def config_from_saved(saved: dict, where: str = "config") -> RunConfig:
 
 
 def _from_saved(saved: dict) -> RunConfig:
-    top = {"model": str, "preset": str, "fast": bool, "out": str | None}
+    top = {"model": str, "preset": str, "variant": str | None, "fast": bool, "out": str | None}
     vals = {k: coerce(saved[k], t, k) for k, t in top.items() if k in saved}
+    # "fast": true is how configs written before the cpu variant named the fast one
     cfg = preset(vals.get("preset", saved.get("data", {}).get("name", "synthetic")),
-                 model=vals.get("model", "otseq2set"), fast=vals.get("fast", False))
+                 model=vals.get("model", "otseq2set"), fast=vals.get("fast", False), variant=vals.get("variant"))
     cfg.out = vals.get("out")
     for section in SECTIONS:
         values = saved.get(section, {})
