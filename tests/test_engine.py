@@ -168,6 +168,12 @@ def test_sharded_batches_cover_each_global_batch_once():
     for g, batch in enumerate(base):
         got = sorted(i for s in shards for b in s for i in b if i in batch)
         assert got == batch
+    # training: a global batch with fewer documents than ranks is left out on every rank, so that
+    # every rank joins every step's gradient all-reduce (rank 1 used to run one step less and hang)
+    train = [engine.ShardedBatchSampler(base, r, 2, drop_short=True) for r in range(2)]
+    assert [list(s) for s in train] == [[[0, 2, 4], [5, 7]], [[1, 3], [6]]]
+    assert [len(s) for s in train] == [2, 2]
+    assert [len(list(engine.ShardedBatchSampler(base, r, 3, drop_short=True))) for r in range(3)] == [2, 2, 2]
 
 
 def test_training_batches_depend_only_on_seed_and_epoch(tiny_data):

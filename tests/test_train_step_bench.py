@@ -1,13 +1,16 @@
-"""Smoke test of benchmarks/train_step.py at a minuscule scale (seconds)."""
+"""benchmarks/train_step.py at a minuscule scale (seconds): its report's structure and arithmetic, and that
+the step it times is the engine's training step (no timing is asserted)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,25 +24,77 @@ def bench():
 
 
 def test_train_step_benchmark_runs_and_writes_json(bench, tmp_path):
+    # the structure and the arithmetic of the report; its timings themselves are not asserted
     out = tmp_path / "step.json"
     set_loss_module = importlib.import_module("losses.set_loss")
     before = {a: getattr(set_loss_module, a) for attrs in set_loss_module.TIMED_SECTIONS.values() for a in attrs}
-    rows = bench.main(["--device", "cpu", "--preset", "eurlex", "amazon670k", "--scale", "0.0001",
-                       "--hidden", "8", "--embed", "8", "--steps", "2", "--warmup", "1", "--threads", "1",
-                       "--json", str(out), "--quiet"])
+    argv = ["--device", "cpu", "--preset", "eurlex", "amazon670k", "--scale", "0.0001", "--hidden", "8",
+            "--embed", "8", "--steps", "2", "--warmup", "1", "--threads", "1", "--seed", "0", "--json", str(out),
+            "--quiet"]
+    rows = bench.main(argv)
     # the timing wrappers are removed again
     assert all(getattr(set_loss_module, a) is f for a, f in before.items())
     data = json.loads(out.read_text())
+    assert {"device", "torch", "threads", "scale", "hidden", "embed", "steps", "warmup", "amp"} <= set(data["meta"])
+    assert (data["meta"]["scale"], data["meta"]["hidden"], data["meta"]["amp"]) == (0.0001, 8, False)
     assert [r["preset"] for r in data["rows"]] == ["eurlex", "amazon670k"] == [r["preset"] for r in rows]
     for r in data["rows"]:
-        assert r["B"] == 2 and r["N"] == bench.PRESETS[r["preset"]]["N"]
-        for model in ("Seq2Seq", "OTSeq2Set"):
-            m = r[model]
-            assert m["step_s"] > 0 and m["tokens_per_s"] > 0 and m["params"] > 0
+        p = bench.PRESETS[r["preset"]]
+        shape = bench.scaled_shape(p, 0.0001)
+        assert (r["B"], r["S"], r["N"], r["V"]) == (shape["B"], shape["S"], p["N"], shape["n_labels"] + 4)
+        assert (r["bottleneck"], r["lightconv"], r["scheme"]) == (p["bottleneck"], p["lightconv"], p["scheme"])
+        # the batch the models were timed on: the row's label counts are those of make_batch
+        vocab = min(shape["vocab"], 50000)
+        batch = bench.make_batch(shape["B"], shape["S"], p["N"], shape["n_labels"], vocab, p["mean_labels"], 0)
+        assert r["n_max"] == batch.label_mask.shape[1]
+        assert r["mean_n"] == pytest.approx(batch.label_mask.sum(1).float().mean().item())
+        # parameters of the models at these shapes
+        models = bench.build_models(shape, 8, 8, vocab)
+        for name, model in models.items():
+            assert r[name]["params"] == sum(q.numel() for q in model.parameters())
+        # per-step rates: documents and decoder steps (N for OTSeq2Set, n_max + 1 with EOS for Seq2Seq)
+        for name, steps in (("OTSeq2Set", p["N"]), ("Seq2Seq", r["n_max"] + 1)):
+            m = r[name]
+            assert m["docs_per_s"] * m["step_s"] == pytest.approx(r["B"])
+            assert m["tokens_per_s"] * m["step_s"] == pytest.approx(r["B"] * steps)
         o = r["OTSeq2Set"]
         # the matching and IPOT were seen by the timers, and are a part of the step
         assert 0 < o["matching_share"] < 1 and 0 < o["ipot_share"] < 1
+        assert "matching_share" not in r["Seq2Seq"]
         assert r["ratio"] == pytest.approx(o["step_s"] / r["Seq2Seq"]["step_s"])
+
+
+def test_timed_step_is_the_engine_step_and_timers_change_no_numbers(bench, monkeypatch):
+    """The benchmark's step computes what xmtc.engine.train_one_epoch computes, timers on or off."""
+    from xmtc.engine import train_one_epoch
+
+    monkeypatch.setattr(bench, "GRAD_CLIP", 1e-3)  # small enough that the clipping changes the step
+
+    shape = bench.scaled_shape(bench.PRESETS["eurlex"], 0.0002)
+    batch = bench.make_batch(shape["B"], shape["S"], shape["N"], shape["n_labels"], 300, 5.3, seed=1)
+    cpu = torch.device("cpu")
+    results = []
+    for way in ("engine", "bench", "bench+timer"):
+        torch.manual_seed(0)
+        model = bench.build_models(shape, 8, 8, 300)["OTSeq2Set"]
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        torch.manual_seed(1)  # dropout
+        if way == "engine":
+            terms = train_one_epoch(model, [batch], optimizer, device=cpu, grad_clip=bench.GRAD_CLIP, amp=False)
+            loss = terms["loss"]
+        else:
+            timer = bench.SectionTimer(cpu, bench.set_loss_sections()) if way == "bench+timer" else None
+            with timer or contextlib.nullcontext():
+                if timer is not None:
+                    timer.active = True
+                loss = bench.train_step(model, batch, optimizer, cpu, amp=False)["loss"].item()
+            if timer is not None:
+                assert set(timer.seconds()) == {"matching", "ipot"}  # both sections were called
+        results.append((loss, [q.detach().clone() for q in model.parameters()]))
+    (loss0, params0), *others = results
+    for loss, params in others:
+        assert loss == loss0
+        assert all(torch.equal(a, b) for a, b in zip(params0, params))
 
 
 def test_scaled_shapes_keep_n_and_widths(bench):

@@ -179,7 +179,7 @@ def make_loader(dataset, split: str, train_cfg: TrainConfig, *, label_order: str
         sampler = _LengthSortedBatches(lengths, train_cfg.eval_batch_size)
     dist = dist or DistContext()
     if dist.active:
-        sampler = ShardedBatchSampler(sampler, dist.rank, dist.world_size)
+        sampler = ShardedBatchSampler(sampler, dist.rank, dist.world_size, drop_short=train)
     return torch.utils.data.DataLoader(
         ds, batch_sampler=sampler, collate_fn=collate, num_workers=train_cfg.num_workers,
         generator=torch.Generator().manual_seed(seed),  # never touch the global RNG
