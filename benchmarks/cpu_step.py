@@ -53,9 +53,13 @@ SHAPE = dict(B=32, S=256, N=26, n_labels=4108, vocab=20000, embed=64, hidden=128
 MODELS = ("seq2seq", "mlc2seq", "sgm", "otseq2set")
 
 
-def build(name: str, s: dict, ipot_iter: int):
+def build(name: str, s: dict, ipot_iter: int, legacy: bool = False):
     common = dict(vocab_size=s["vocab"], n_labels=s["n_labels"], embed_dim=s["embed"], label_embed_dim=s["embed"],
                   hidden_size=s["hidden"])
+    if legacy:  # the choices before docs/fidelity.md: all dropout sites, shared-head LightConv, uniform ∅
+        from models import BackboneConfig
+
+        common.update(BackboneConfig.LEGACY_CHOICES)
     if name == "otseq2set":
         return OTSeq2Set(OTSeq2SetConfig(**common, n_steps=s["N"], ipot_iter=ipot_iter))
     if name == "sgm":
@@ -109,11 +113,11 @@ def time_encoders(S: int, s: dict, steps: int, warmup: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def profile(name: str, s: dict, batch, ipot_iter: int, rows: int) -> str:
+def profile(name: str, s: dict, batch, ipot_iter: int, rows: int, legacy: bool = False) -> str:
     from torch.profiler import profile as torch_profile
 
     torch.manual_seed(0)
-    model = build(name, s, ipot_iter).train()
+    model = build(name, s, ipot_iter, legacy).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     train_step(model, batch, opt, torch.device("cpu"), False)
     with torch_profile() as prof:
@@ -132,6 +136,9 @@ def main(argv=None):
                     help="also time every model with the packed encoder (before/after, interleaved)")
     ap.add_argument("--encoder-seq", type=int, nargs="*", default=[256, 512],
                     help="source lengths of the encoder-alone timing (none: skip)")
+    ap.add_argument("--legacy-choices", action="store_true",
+                    help="build the models with the choices before docs/fidelity.md (dropout everywhere, "
+                         "shared-head LightConv), to separate their cost from the speed-ups")
     ap.add_argument("--profile", choices=MODELS, help="instead: print a torch.profiler table of one step")
     ap.add_argument("--rows", type=int, default=25, help="rows of the --profile table")
     ap.add_argument("--seed", type=int, default=0)
@@ -141,7 +148,7 @@ def main(argv=None):
     s = dict(SHAPE)
     batch = make_batch(s["B"], s["S"], s["N"], s["n_labels"], s["vocab"], s["mean_labels"], args.seed)
     if args.profile:
-        print(profile(args.profile, s, batch, args.ipot_iter, args.rows))
+        print(profile(args.profile, s, batch, args.ipot_iter, args.rows, args.legacy_choices))
         return None
 
     from rich.console import Console
@@ -150,10 +157,10 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     variants = {}
     for name in args.models:
-        model = build(name, s, args.ipot_iter).train()
+        model = build(name, s, args.ipot_iter, args.legacy_choices).train()
         variants[name] = (model, torch.optim.Adam(model.parameters(), lr=1e-3))
         if args.compare_encoders:
-            packed = build(name, s, args.ipot_iter).train()
+            packed = build(name, s, args.ipot_iter, args.legacy_choices).train()
             packed.load_state_dict(model.state_dict())
             packed.encoder.impl = "packed"
             variants[f"{name} (packed encoder)"] = (packed, torch.optim.Adam(packed.parameters(), lr=1e-3))
@@ -161,7 +168,7 @@ def main(argv=None):
     step = {k: statistics.median(v) for k, v in times.items()}
     encoders = {S: time_encoders(S, s, max(2, args.steps // 2), 1) for S in args.encoder_seq}
 
-    meta = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
+    meta = {"legacy_choices": args.legacy_choices, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "steps": args.steps, "warmup": args.warmup,
             "ipot_iter": args.ipot_iter, "shape": s, "n_max": int(batch.label_mask.shape[1])}
     console = Console(width=150)

@@ -256,7 +256,13 @@ FAST: dict[str, dict] = {
     "wiki10": _FAST_BIG,
     "amazoncat": _FAST_BIG,
     "amazon670k": _FAST_BIG,
-    "eurlex57k": _FAST_BIG,
+    # 6,000 documents x 2 epochs of 128 tokens: more documents and shorter texts learn more per
+    # minute than 4,000 x 3 of 256 (23.6 micro-F1 in 40 min before the CPU speed-up)
+    "eurlex57k": {
+        "data": {"max_src_len": 128, "max_train_docs": 6000, "max_valid_docs": 500, "max_test_docs": 1000},
+        "net": {"embed_dim": 64, "hidden_size": 128, "ipot_iter": 20},
+        "train": {"epochs": 2, "batch_size": 32, "lr": 2e-3},
+    },
     "reuters": {
         "data": {"max_src_len": 100},
         "net": {"embed_dim": 64, "hidden_size": 96, "encoder_layers": 1, "ipot_iter": 20},
