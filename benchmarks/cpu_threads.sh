@@ -32,7 +32,7 @@ from pathlib import Path
 out = Path(sys.argv[1])
 ways = {}
 for m in sorted(out.glob("*/metrics.json")):
-    rec = json.loads(m.read_text())["history"][0]["train"]
+    rec = json.loads(m.read_text())["epochs"][0]["train"]
     way = m.parent.name.rsplit("-", 1)[0]
     ways.setdefault(way, []).append(rec["docs_per_s"])
     print(f"{m.parent.name:24s} {rec['docs_per_s']:6.1f} docs/s ({rec['docs']} docs in {rec['time_s']:.0f} s)")
