@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from baselines import Seq2Seq, Seq2SeqConfig, sequence_targets
-from losses.ipot import _ipot, _ipot_loop, ipot, ipot_fused
+from losses.ipot import _crop, _iterate, _prepare, _validate, ipot, ipot_fused
 from losses.matching import assign_targets_reference, finish_assignment, launch_assignment
 from losses.set_loss import set_loss, set_loss_reference
 from models import OTSeq2Set, OTSeq2SetConfig
@@ -54,7 +54,9 @@ def test_ipot_column_padding_changes_nothing():
     cost = torch.rand(4, 6, 3, generator=g, dtype=torch.float64) * 2
     b = torch.tensor([[1 / 3] * 3, [0.5, 0.5, 0.0], [1.0, 0, 0], [0.0, 0.0, 0.0]], dtype=torch.float64)
     want = ipot(cost, None, b)
-    got = _ipot(cost, None, b, beta=1.0, n_iter=50, inner_iter=1, loop=_ipot_loop, pad_to=6)
+    C, mu, nu = _validate(cost, None, b, beta=1.0, n_iter=50, inner_iter=1)
+    G, mu, nu, floor = _prepare(C, mu, nu, 1.0, pad_to=6)  # (4, 6, 6): three zero-weight columns more
+    got = _crop(_iterate(G, mu, nu, 50, 1, floor), cost)
     assert got.shape == want.shape
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-15)
 
