@@ -1,12 +1,13 @@
 """Fast paths of the training step against the readable references kept beside them.
 
-* matching split into launch (device gather + copy) and finish (host solve):
-  equal to the per-example reference;
+* matching split into launch (device gather + copy, ``assign_targets(...,
+  wait=False)``) and finish (host solve, ``PendingAssignment.result``): equal to
+  the per-example reference;
 * IPOT column padding (one compiled shape for every ``n_max``) and the compiled
   IPOT loop (``torch.compile``): equal to eager IPOT;
-* the set loss with the OT term computed inside the fused softmax op (queued
-  before the host solve): equal to the per-example reference, values and
-  gradients (also covered by tests/test_set_loss.py);
+* the set loss with the OT term queued before the host solve of the matching
+  and the NLL's own backward (``_MatchedNLL``): equal to the per-example
+  reference, values and gradients (also covered by tests/test_set_loss.py);
 * the decoder's batched output-layer backward (``_StepLinear``): equal to the
   per-step reference path, logits and every parameter's gradient.
 """
@@ -22,7 +23,7 @@ import torch
 
 from baselines import Seq2Seq, Seq2SeqConfig, sequence_targets
 from losses.ipot import _crop, _iterate, _prepare, _validate, ipot, ipot_fused
-from losses.matching import assign_targets_reference, finish_assignment, launch_assignment
+from losses.matching import assign_targets, assign_targets_reference
 from losses.set_loss import set_loss, set_loss_reference
 from models import OTSeq2Set, OTSeq2SetConfig
 
@@ -44,7 +45,7 @@ def _batch(B=5, N=6, V=20, n_max=4, seed=0, dtype=torch.float64):
 def test_launch_finish_equals_reference(scheme):
     logits, targets, mask, _ = _batch(B=8, N=7, n_max=5, seed=1)
     probs = logits.softmax(-1)
-    got = finish_assignment(launch_assignment(probs, targets, mask, scheme))
+    got = assign_targets(probs, targets, mask, scheme, wait=False).result()
     want = assign_targets_reference(probs, targets, mask, scheme)
     assert torch.equal(got, want)
 
