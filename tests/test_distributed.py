@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from xmtc import checkpoint, engine
+from xmtc import checkpoint, engine, loading, registry, runtime
 from xmtc.config import compose
 
 
@@ -53,15 +53,15 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str, reference: str,
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         cfg = ddp_config(out_dir)
-        data = engine.load_data(cfg.data, seed=cfg.train.seed)
-        engine.seed_everything(cfg.train.seed)
-        model = engine.build_model(cfg, data)
+        data = loading.load_data(cfg.data, seed=cfg.train.seed)
+        runtime.seed_everything(cfg.train.seed)
+        model = registry.build_model(cfg, data)
         try:
             engine.fit(model, data, cfg, device=torch.device("cpu"), out_dir=out_dir, callbacks=_StopAfterFirstEpoch())
         except KeyboardInterrupt:
             pass
         # evaluate the one-process reference model under 2 ranks
-        ref = engine.model_from_checkpoint(checkpoint.load(reference))
+        ref = registry.model_from_checkpoint(checkpoint.load(reference))
         metrics, pred = engine.evaluate(ref, data, "test", cfg.train, device=torch.device("cpu"))
         if rank == 0:
             with open(result, "w") as f:
@@ -84,9 +84,9 @@ def test_two_ranks_match_one_process(tmp_path):
     cpu = torch.device("cpu")
     # one process, straight through two epochs
     cfg = ddp_config(str(tmp_path / "one"))
-    data = engine.load_data(cfg.data, seed=cfg.train.seed)
-    engine.seed_everything(cfg.train.seed)
-    model = engine.build_model(cfg, data)
+    data = loading.load_data(cfg.data, seed=cfg.train.seed)
+    runtime.seed_everything(cfg.train.seed)
+    model = registry.build_model(cfg, data)
     snap = _Snapshot(model)
     engine.fit(model, data, cfg, device=cpu, out_dir=tmp_path / "one", callbacks=snap)
     metrics_one, pred_one = engine.evaluate(model, data, "test", cfg.train, device=cpu)
@@ -116,8 +116,8 @@ def test_two_ranks_match_one_process(tmp_path):
 
     # the 2-rank checkpoint resumes on 1 rank and ends where the 1-process run ended
     cfg2 = ddp_config(str(tmp_path / "two"))
-    engine.seed_everything(cfg2.train.seed)
-    resumed = engine.build_model(cfg2, data)
+    runtime.seed_everything(cfg2.train.seed)
+    resumed = registry.build_model(cfg2, data)
     res = engine.fit(resumed, data, cfg2, device=cpu, out_dir=tmp_path / "two", resume=True)
     assert [r["epoch"] for r in res.history] == [1, 2]
     final_one = checkpoint.load(tmp_path / "one" / "checkpoint.pt")["model"]
