@@ -42,7 +42,7 @@ def _batch(B=5, N=6, V=20, n_max=4, seed=0, dtype=torch.float64):
 
 
 @pytest.mark.parametrize("scheme", ["all", "first_n"])
-def test_launch_finish_equals_reference(scheme):
+def test_assign_targets_launched_then_finished_equals_reference(scheme):
     logits, targets, mask, _ = _batch(B=8, N=7, n_max=5, seed=1)
     probs = logits.softmax(-1)
     got = assign_targets(probs, targets, mask, scheme, wait=False).result()
@@ -50,7 +50,7 @@ def test_launch_finish_equals_reference(scheme):
     assert torch.equal(got, want)
 
 
-def test_ipot_column_padding_changes_nothing():
+def test_ipot_invariant_to_zero_weight_padding_columns():
     g = torch.Generator().manual_seed(2)
     cost = torch.rand(4, 6, 3, generator=g, dtype=torch.float64) * 2
     b = torch.tensor([[1 / 3] * 3, [0.5, 0.5, 0.0], [1.0, 0, 0], [0.0, 0.0, 0.0]], dtype=torch.float64)
