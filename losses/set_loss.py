@@ -133,7 +133,7 @@ def set_loss(
         ``{"loss", "match", "ot"}`` (plus ``"match_weight"`` for ``reduction="none"``).
     """
     _check(logits, targets, target_mask, label_embeddings, scheme, ot_weight, reduction, ipot_impl)
-    B, N, V = logits.shape
+    B = logits.shape[0]
     device, dtype = logits.device, _compute_dtype(logits)
     with torch.autocast(device_type=device.type, enabled=False):
         logits = logits.to(dtype)  # (B, N, V)
@@ -149,7 +149,9 @@ def set_loss(
         # (a constant); queued on the device before the host solves the matching
         if ot_weight != 0:
             emb = label_embeddings.detach().to(device=device, dtype=dtype)  # (V, E), a constant here
-            cost = cosine_distance(probs @ emb, emb[index])  # (B, N, n_max), the only computation of C
+            expected = probs @ emb  # (B, N, E), E^T p_i
+            gold = emb[index]  # (B, n_max, E), E^T 1_{y_j}
+            cost = cosine_distance(expected, gold)  # (B, N, n_max), Eq. 16, the only computation of C
             with record_function("set_loss.ipot"), torch.no_grad():
                 plan = _transport_plan(cost.detach(), mask, impl=ipot_impl, beta=ipot_beta, n_iter=ipot_iter,
                                        inner_iter=ipot_inner_iter)  # (B, N, n_max)
