@@ -57,8 +57,8 @@ from . import checkpoint
 from .config import ConfigError, RunConfig, TrainConfig
 from .distributed import DistContext, LossModule, barrier, distributed_context, gather, init_distributed, unwrap
 from .loading import load_data, load_embeddings, make_loader, truncate_targets
+from .outcomes import FitResult, RunResult, SplitPrediction
 from .registry import build_model
-from .results import FitResult, RunResult, SplitPrediction
 from .run_state import check_resumable, run_state
 from .rundir import run_info, summary, write_config, write_metrics, write_predictions
 from .runtime import autocast, seed_everything, select_device, set_threads

@@ -24,7 +24,7 @@ from evaluation import write_json
 from .config import RunConfig
 from .distributed import unwrap
 from .loading import targets_truncated
-from .results import FitResult, SplitPrediction
+from .outcomes import FitResult, SplitPrediction
 
 
 def write_metrics(out_dir, history: list, best: dict | None, test: dict | None = None, extra: dict | None = None):
