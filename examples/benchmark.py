@@ -21,6 +21,10 @@ micro-F1, macro-F1, weighted F1, example F1 (plus P@1), training time and
 parameters. Results go to ``<out>/results.md`` and ``<out>/results.json``;
 every model's run directory is ``<out>/<model>/``. ``--resume`` keeps the
 models already finished and continues an interrupted one.
+
+Every setting of the training scripts is accepted (named flags, ``--set``,
+``--config``); each variant's own switches (LightConv on/off, OT weight 0 for
+BM and BM+LC) are applied on top.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from rich.console import Console
 
 from xmtc import cli, engine
 from xmtc.config import ConfigError
-from xmtc.progress import RichProgress, config_table, results_table
+from xmtc.progress import config_table, make_progress, results_table
 
 # name -> (model, net overrides)
 VARIANTS: dict[str, tuple[str, dict]] = {
@@ -65,14 +69,14 @@ COLUMNS = [
 
 def parser():
     p = cli.OneLineParser(prog="benchmark.py", description=__doc__.splitlines()[0])
-    cli.add_data_args(p)
-    cli.add_train_args(p)
+    # --lightconv and --ot-weight: the variants set them
+    cli.add_config_args(p, None, reserved=("--models", "--out", "--resume", "--lightconv", "--ot-weight",
+                                           "--progress", "--log-interval", "--log-batches"))
     g = p.add_argument_group("benchmark")
-    g.add_argument("--hidden-size", type=cli._positive_int, help="GRU width (paper: 512)")
-    g.add_argument("--scheme", choices=("all", "first_n"), help="bipartite matching scheme of the set models")
     g.add_argument("--models", help=f"comma-separated subset of: {', '.join(VARIANTS)}")
     g.add_argument("--out", metavar="DIR", help="results directory (default: runs/benchmark-<data>[-fast])")
     g.add_argument("--resume", action="store_true", help="keep finished models, continue the interrupted one")
+    cli.add_progress_args(p)
     return p
 
 
@@ -92,14 +96,16 @@ def _main(argv) -> int:
     unknown = [m for m in names if m not in VARIANTS]
     if unknown:
         raise ConfigError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-    out = Path(args.out or f"runs/benchmark-{args.data}{'-fast' if args.fast else ''}")
+    first = cli.config_from_args(args, VARIANTS[names[0]][0], other_model=True)  # settings checked once
+    tag = f"{first.preset}{f'-{first.variant}' if first.variant else ''}"
+    out = Path(args.out or f"runs/benchmark-{tag}")
     console = Console()
     rows: list[dict] = []
     t_start = time.perf_counter()
     for name in names:
         model, net = VARIANTS[name]
         args.out = str(out / name)
-        cfg = cli.config_from_args(args, model)
+        cfg = cli.config_from_args(args, model, other_model=True)
         for k, v in net.items():  # the variant's switches
             setattr(cfg.net, k, v)
         run_dir = Path(cfg.out)
@@ -116,18 +122,18 @@ def _main(argv) -> int:
             console.print(config_table(cfg.to_dict(), title=f"benchmark on {cfg.data.name} (first model: {name})"))
         console.rule(f"{name} ({model}, LightConv {'on' if cfg.net.use_lightconv else 'off'}"
                      f"{', OT weight ' + str(cfg.net.ot_weight) if model == 'otseq2set' else ''})")
-        with RichProgress(console) as progress:
+        with make_progress(console, args.progress, interval=args.log_interval, every=args.log_batches) as progress:
             res = engine.train_run(cfg, out_dir=run_dir, resume=resume, callbacks=progress)
         rows.append({"model": name, **res.test, "train_time_s": res.fit.train_time_s, "parameters": res.parameters})
         console.print(f"{name}: test micro-F1 {res.test['micro_f1']:.4f}, macro-F1 {res.test['macro_f1']:.4f}, "
                       f"training {res.fit.train_time_s:.1f}s")
 
-    title = f"{args.data}{' (fast preset)' if args.fast else ''}: test set, best epoch by validation micro-F1"
+    title = f"{first.preset}{f' ({first.variant} preset)' if first.variant else ''}: test set, best epoch by validation micro-F1"
     wide = Console(width=max(console.width, 132))  # never truncate the numbers, even in a log file
     wide.print(results_table(rows, COLUMNS, title))
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(markdown(rows, title))
-    (out / "results.json").write_text(json.dumps({"dataset": args.data, "fast": args.fast, "rows": rows,
+    (out / "results.json").write_text(json.dumps({"dataset": first.preset, "variant": first.variant, "rows": rows,
                                                   "wall_time_s": time.perf_counter() - t_start}, indent=2) + "\n")
     console.print(f"wrote {out / 'results.md'} and {out / 'results.json'}")
     return 0

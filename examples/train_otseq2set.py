@@ -3,6 +3,13 @@
     python examples/train_otseq2set.py --data reuters --fast           # minutes on a CPU
     python examples/train_otseq2set.py --data eurlex --embeddings glove.840B.300d.txt
     python examples/train_otseq2set.py --data reuters --fast --resume  # continue an interrupted run
+    python examples/train_otseq2set.py --data reuters --fast --dropout 0.1 --set net.empty_weight=0.5
+    python examples/train_otseq2set.py --config runs/otseq2set-reuters-fast/config.json --seed 1 --out runs/seed1
+    nohup python examples/train_otseq2set.py --data eurlex57k > train.log 2>&1 &  # progress lines every 60 s
+
+Every field of the data / net / train configs is settable: a named flag per field
+(``--help`` lists them) or ``--set section.field=value``; ``--config`` starts from a
+saved run's ``config.json``. Later wins: preset < ``--fast`` < ``--config`` < flags.
 
 The steps, top to bottom: config -> data -> model -> loss -> loop ->
 evaluation -> save. The run directory (``--out``, default
@@ -23,7 +30,7 @@ from rich.console import Console
 
 from evaluation import render_table
 from xmtc import cli, distributed, engine, loading, registry, rundir, runtime
-from xmtc.progress import RichProgress, config_table
+from xmtc.progress import config_table, make_progress
 
 MODEL = "otseq2set"
 
@@ -42,9 +49,13 @@ def train(name: str, argv, description: str) -> int:
     console.print(config_table(cfg.to_dict(), title=f"{name} on {cfg.data.name} (device {device}"
                                                     f"{f', {dist.world_size} processes' if dist.active else ''})"))
 
-    with RichProgress(console, enabled=dist.is_main) as progress:
+    # progress: rich bars on a terminal, plain time-stamped lines in a log file (--progress)
+    with make_progress(console, args.progress, interval=args.log_interval, every=args.log_batches,
+                       enabled=dist.is_main) as progress:
         # 2. data: tokenised splits, vocabulary and label ids from the training split
         data = loading.load_data(cfg.data, seed=cfg.train.seed, progress=progress.on_data)
+        if cfg.data.embeddings is not None:
+            progress.log(f"reading embeddings {cfg.data.embeddings}")
         embeddings = loading.load_embeddings(cfg, data)  # GloVe words + label names, if --embeddings
         progress.log(f"data: {data}")
         if embeddings is not None:
@@ -58,13 +69,15 @@ def train(name: str, argv, description: str) -> int:
         steps = f"N = {mc.n_steps}" if hasattr(mc, "n_steps") else f"at most {mc.max_steps} steps"
         progress.log(f"model: {type(model).__name__}, {steps}, LightConv {'on' if mc.use_lightconv else 'off'}, "
                      f"{model.num_parameters():,} parameters")
-        if dist.is_main:
+        if dist.is_main and not args.resume:  # resuming: rewritten once fit has accepted the settings
             rundir.write_config(out, cfg, rundir.run_info(model, data, device))
 
         # 4. loss: model.compute_loss(batch); for OTSeq2Set bipartite matching NLL + λ·OT (Eq. 17),
         #    for the baselines token cross-entropy over their label order, then EOS (teacher forcing)
         # 5. loop: Adam, cosine annealing, clip 8; validation each epoch, best.pt by micro-F1
         result = engine.fit(model, data, cfg, device=device, out_dir=out, resume=args.resume, callbacks=progress)
+        if dist.is_main and args.resume:
+            rundir.write_config(out, cfg, rundir.run_info(model, data, device))
 
         # 6. evaluation of the best epoch on the test split
         test, prediction = engine.evaluate(model, data, "test", cfg.train, device=device,

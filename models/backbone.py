@@ -18,7 +18,7 @@ from torch import nn
 from .decoder import Decoder, Memory
 from .encoder import Encoder
 from .lightconv import LightConv
-from .specials import N_SPECIAL
+from .specials import EMPTY, N_SPECIAL
 
 
 @dataclass
@@ -32,6 +32,20 @@ class BackboneConfig:
     use_lightconv, lightconv_kernels, lightconv_heads, last_stride : Eq. 7.
     bottleneck : ``None`` (Eq. 9) or the bottleneck size ``b`` (Eq. 10).
     init_range : weights are drawn from U(-init_range, init_range).
+
+    Choices where the authors' code and this toolkit's first version differ
+    (``docs/fidelity.md`` has the measurements; the defaults are the authors'):
+
+    dropout_sites : ``"authors"``: dropout on the word embeddings, between the
+        encoder's GRU layers and on the decoder's input label embedding only.
+        ``"all"``: also on the encoder outputs, between LightConv layers and on
+        the output layer's whole input ``z``.
+    lightconv_style : ``"authors"`` (one kernel per channel, no padding, ReLU
+        after every layer) or ``"heads"`` (``lightconv_heads`` shared kernels,
+        "same" padding); see ``models/lightconv.py``.
+    empty_init : ``"zero"``: the ∅ row of the label embedding table starts at
+        zero (the authors' ∅ is their padding row); ``"uniform"``: U(-r, r) like
+        every other row.
     """
 
     vocab_size: int
@@ -47,6 +61,18 @@ class BackboneConfig:
     last_stride: int = 3
     bottleneck: int | None = None
     init_range: float = 0.1
+    dropout_sites: str = "authors"
+    lightconv_style: str = "authors"
+    empty_init: str = "zero"
+
+    #: what a checkpoint written before these switches existed was trained with
+    LEGACY_CHOICES = {"dropout_sites": "all", "lightconv_style": "heads", "empty_init": "uniform"}
+
+    def __post_init__(self):
+        for name, allowed in (("dropout_sites", ("authors", "all")), ("lightconv_style", ("authors", "heads")),
+                              ("empty_init", ("zero", "uniform"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
 
     @property
     def n_outputs(self) -> int:
@@ -78,18 +104,21 @@ class EncoderDecoder(nn.Module):
         super().__init__()
         self.config = config
         c = config
+        everywhere = c.dropout_sites == "all"
         self.encoder = Encoder(c.vocab_size, c.embed_dim, c.hidden_size, c.hidden_size,
-                               num_layers=c.encoder_layers, dropout=c.dropout)
+                               num_layers=c.encoder_layers, dropout=c.dropout, output_dropout=everywhere)
         ctx = self.encoder.output_size
-        self.lightconv = (LightConv(ctx, c.lightconv_kernels, c.lightconv_heads, c.last_stride, c.dropout)
+        self.lightconv = (LightConv(ctx, c.lightconv_kernels, c.lightconv_heads, c.last_stride,
+                                    c.dropout if everywhere else 0.0, style=c.lightconv_style)
                           if c.use_lightconv else None)
         self.decoder = Decoder(c.n_outputs, c.label_embed_dim, c.hidden_size, ctx,
                                use_lightconv=c.use_lightconv, bottleneck=c.bottleneck,
-                               dropout=c.dropout, global_embedding_tau=global_embedding_tau)
+                               dropout=c.dropout, global_embedding_tau=global_embedding_tau,
+                               output_dropout=everywhere)
         self.reset_parameters(embeddings, label_embeddings)
 
     def reset_parameters(self, embeddings=None, label_embeddings=None) -> None:
-        """U(-r, r) for every weight (paper Section 3.4), then copy the given embeddings."""
+        """U(-r, r) for every weight (paper Section 3.4), ∅'s row zeroed if asked, then the given embeddings copied."""
         r = self.config.init_range
         for p in self.parameters():
             nn.init.uniform_(p, -r, r)
@@ -97,6 +126,8 @@ class EncoderDecoder(nn.Module):
             if embeddings is not None:
                 self.encoder.load_embeddings(embeddings)
             self.encoder.embedding.weight[0].zero_()  # <pad>
+            if self.config.empty_init == "zero":
+                self.decoder.embedding.weight[EMPTY].zero_()  # E_∅ = 0, the authors' padding row (a full table overrides)
             if label_embeddings is not None:
                 table = self.decoder.embedding.weight
                 label_embeddings = torch.as_tensor(label_embeddings, dtype=table.dtype)

@@ -92,6 +92,19 @@ class _StepLinear(torch.autograd.Function):
         return (grad_x, grad_w, grad_b) + (None,) * T
 
 
+class FullOutput(nn.Linear):
+    """``W_o z`` (Eq. 9): an ``nn.Linear`` whose features are its input."""
+
+    def features(self, z: torch.Tensor) -> torch.Tensor:
+        """The input of the ``V``-wide layer: ``z`` itself, ``(..., in_features)``."""
+        return z
+
+    @property
+    def final(self) -> nn.Linear:
+        """The ``V``-wide layer (``W_o``)."""
+        return self
+
+
 class Bottleneck(nn.Module):
     """``W_2 tanh(W_1 z)`` (Eq. 10): ``(V + z) b + b + V`` parameters instead of ``V z + V``."""
 
@@ -100,8 +113,17 @@ class Bottleneck(nn.Module):
         self.down = nn.Linear(in_features, size)
         self.up = nn.Linear(size, out_features)
 
+    def features(self, z: torch.Tensor) -> torch.Tensor:
+        """The input of the ``V``-wide layer: ``tanh(W_1 z)``, ``(..., b)``."""
+        return torch.tanh(self.down(z))
+
+    @property
+    def final(self) -> nn.Linear:
+        """The ``V``-wide layer (``W_2``)."""
+        return self.up
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.up(torch.tanh(self.down(z)))
+        return self.up(self.features(z))
 
 
 class GlobalEmbedding(nn.Module):
@@ -134,6 +156,15 @@ class GlobalEmbedding(nn.Module):
 class Decoder(nn.Module):
     """GRU decoder with masked Bahdanau attention over ``{h}`` and ``{ĥ}``.
 
+    One step function (:meth:`step`, Eq. 8-10) and two loops over it:
+
+    * :meth:`decode_train`: teacher forcing (``inputs`` given) or student
+      forcing (the argmax is fed back), no masks. Its fast path back-propagates
+      the ``V``-wide layer of all steps at once (:class:`_StepLinear`);
+      ``batched_output = False`` runs the per-step reference instead.
+    * :meth:`decode_greedy`: inference, the argmax fed back with forbidden ids,
+      SGM's masking of emitted labels and stopping at ``EOS``.
+
     Parameters
     ----------
     n_outputs : int
@@ -149,17 +180,20 @@ class Decoder(nn.Module):
     bottleneck : int or None
         Bottleneck size ``b`` (Eq. 10); ``None`` for a full output layer (Eq. 9).
     dropout : float
-        Dropout on the label embeddings and on the output layer's input.
+        Dropout on the label embedding ``e(ŷ_{t-1})`` (the authors' only decoder site).
+    output_dropout : bool
+        Also dropout on the output layer's whole input ``z`` (this toolkit's
+        earlier default; ``e(ŷ_{t-1})`` is then dropped twice).
     global_embedding_tau : float or None
         Enables SGM's global embedding with this temperature.
     """
 
-    #: Training fast path of :meth:`decode` (:class:`_StepLinear`); False = the per-step reference.
+    #: Training fast path of :meth:`decode_train` (:class:`_StepLinear`); False = the per-step reference.
     batched_output: bool = True
 
     def __init__(self, n_outputs: int, embed_dim: int, hidden_size: int, context_dim: int,
                  use_lightconv: bool = True, bottleneck: int | None = None, dropout: float = 0.2,
-                 global_embedding_tau: float | None = None):
+                 global_embedding_tau: float | None = None, output_dropout: bool = False):
         super().__init__()
         self.n_outputs, self.use_lightconv = n_outputs, use_lightconv
         n_ctx = 2 if use_lightconv else 1
@@ -167,12 +201,11 @@ class Decoder(nn.Module):
         self.attention = BahdanauAttention(hidden_size, context_dim, hidden_size)
         self.rnn = nn.GRUCell(embed_dim + n_ctx * context_dim, hidden_size)
         self.out_features = hidden_size + n_ctx * context_dim + embed_dim  # z
-        if bottleneck is None:
-            self.output = nn.Linear(self.out_features, n_outputs)
-        else:
-            self.output = Bottleneck(self.out_features, bottleneck, n_outputs)
+        self.output = (FullOutput(self.out_features, n_outputs) if bottleneck is None
+                       else Bottleneck(self.out_features, bottleneck, n_outputs))
         self.global_embedding = GlobalEmbedding(embed_dim, global_embedding_tau) if global_embedding_tau else None
         self.dropout = nn.Dropout(dropout)
+        self.output_dropout = nn.Dropout(dropout) if output_dropout else nn.Identity()
 
     # -- one step ------------------------------------------------------------------
     def memory(self, h, mask, hh=None, hh_mask=None) -> Memory:
@@ -198,17 +231,13 @@ class Decoder(nn.Module):
         logits : Tensor (B, V)
         state : Tensor (B, D), ``s_t``.
         """
-        x, state = self._step_features(prev, state, memory, prev_logits)  # (B, in), (B, D)
-        return self._final_linear()(x), state
+        x, state = self.step_features(prev, state, memory, prev_logits)  # (B, in), (B, D)
+        return self.output.final(x), state
 
-    def _final_linear(self) -> nn.Linear:
-        """The ``V``-wide layer: ``W_o`` (Eq. 9) or the bottleneck's ``W_2`` (Eq. 10)."""
-        return self.output if isinstance(self.output, nn.Linear) else self.output.up
-
-    def _step_features(self, prev, state, memory, prev_logits=None):
+    def step_features(self, prev, state, memory, prev_logits=None) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`step` up to the input of the ``V``-wide layer: ``(x_t (B, in), s_t (B, D))``.
 
-        ``self._final_linear()(x_t)`` equals :meth:`step`'s logits (same ops in the same order).
+        ``self.output.final(x_t)`` are :meth:`step`'s logits (same ops in the same order).
         """
         e = self.embedding(prev)  # (B, E)
         if self.global_embedding is not None and prev_logits is not None:
@@ -218,78 +247,108 @@ class Decoder(nn.Module):
         contexts = [self.attention(state, memory.h, memory.h_proj, memory.mask, q)[0]]  # c_t (B, Dh)
         if self.use_lightconv:
             contexts.append(self.attention(state, memory.hh, memory.hh_proj, memory.hh_mask, q)[0])  # ĉ_t
-        rnn_in = torch.cat([e, *contexts], dim=-1)  # (B, E + n_ctx Dh)
-        state = self.rnn(rnn_in, state)  # (B, D)
-        z = self.dropout(torch.cat([state, *contexts, e], dim=-1))  # (B, z) = [s_t; c_t; ĉ_t; e(ŷ_{t-1})]
-        x = z if isinstance(self.output, nn.Linear) else torch.tanh(self.output.down(z))  # (B, z) or (B, b)
-        return x, state
+        state = self.rnn(torch.cat([e, *contexts], dim=-1), state)  # (B, D), Eq. 8
+        z = self.output_dropout(torch.cat([state, *contexts, e], dim=-1))  # (B, z) = [s_t; c_t; ĉ_t; e(ŷ_{t-1})]
+        return self.output.features(z), state  # (B, z) or (B, b)
 
-    # -- decoding loop ---------------------------------------------------------------
-    def decode(self, memory: Memory, state: torch.Tensor, n_steps: int, *,
-               inputs: torch.Tensor | None = None, forbidden: torch.Tensor | None = None,
-               forbid_repeats: bool = False, stop_at_eos: bool = False) -> DecodeOutput:
-        """Run ``n_steps`` steps from ``s_0 = state`` and ``ŷ_0 = BOS``.
+    # -- training loop ---------------------------------------------------------------
+    def decode_train(self, memory: Memory, state: torch.Tensor, n_steps: int,
+                     inputs: torch.Tensor | None = None) -> DecodeOutput:
+        """Training: ``n_steps`` steps from ``s_0 = state``, no masks.
+
+        Parameters
+        ----------
+        memory : Memory
+        state : Tensor (B, D), ``s_0``.
+        n_steps : int
+        inputs : LongTensor (B, n_steps) or None
+            Teacher forcing: ``inputs[:, t]`` is fed at step ``t`` (starts with
+            ``BOS``). ``None``: student forcing, the argmax of step ``t - 1`` is fed.
+
+        Returns
+        -------
+        DecodeOutput (``alive`` all True).
+        """
+        # the fast path needs each step's logits only as values (argmax); SGM's global
+        # embedding feeds them into the next step, so it takes the per-step path
+        fast = self.batched_output and self.global_embedding is None
+        prev = torch.full((state.shape[0],), BOS, dtype=torch.long, device=state.device)  # (B,)
+        logits, features, tokens = [], [], []
+        for t in range(n_steps):
+            if inputs is not None:
+                prev = inputs[:, t]
+            if fast:
+                x, state = self.step_features(prev, state, memory)  # (B, in)
+                with torch.no_grad():
+                    step_logits = self.output.final(x)  # (B, V): the values of self.step's logits
+                features.append(x)
+            else:
+                step_logits, state = self.step(prev, state, memory, logits[-1] if logits else None)
+            logits.append(step_logits)
+            prev = step_logits.detach().argmax(-1)  # (B,)
+            tokens.append(prev)
+        if fast:
+            final = self.output.final
+            stacked = _StepLinear.apply(torch.stack(features, 1), final.weight, final.bias, *logits)  # (B, T, V)
+        else:
+            stacked = torch.stack(logits, 1)  # (B, T, V)
+        tokens = torch.stack(tokens, 1)  # (B, T)
+        return DecodeOutput(stacked, tokens, torch.ones_like(tokens, dtype=torch.bool))
+
+    # -- inference loop --------------------------------------------------------------
+    def decode_greedy(self, memory: Memory, state: torch.Tensor, n_steps: int, *,
+                      forbidden: torch.Tensor | None = None, forbid_repeats: bool = False,
+                      stop_at_eos: bool = False) -> DecodeOutput:
+        """Inference: the argmax fed back, up to ``n_steps`` steps from ``s_0 = state``.
 
         Parameters
         ----------
         memory : Memory
         state : Tensor (B, D)
         n_steps : int
-        inputs : LongTensor (B, n_steps) or None
-            Teacher forcing: ``inputs[:, t]`` is fed at step ``t`` (starts with
-            ``BOS``). ``None``: student forcing / greedy, the argmax is fed.
         forbidden : BoolTensor (V,) or None
-            Output ids never predicted (logits set to ``-inf``); inference only.
+            Output ids never predicted (logits set to ``-inf``).
         forbid_repeats : bool
-            Masked softmax: an id already emitted is ``-inf`` afterwards (SGM).
+            Masked softmax: a label already emitted is ``-inf`` afterwards (SGM).
         stop_at_eos : bool
             Mark steps after ``EOS`` as dead and stop once every row emitted it.
 
         Returns
         -------
-        DecodeOutput
+        DecodeOutput (logits masked where forbidden).
         """
         B, V = state.shape[0], self.n_outputs
-        device = state.device
-        prev = torch.full((B,), BOS, dtype=torch.long, device=device)
-        emitted = torch.zeros(B, V, dtype=torch.bool, device=device)
-        done = torch.zeros(B, dtype=torch.bool, device=device)
-        prev_logits = None
-        logits_all, tokens_all, alive_all, features = [], [], [], []
-        # Fast path in training: the V-wide layer's gradient in one product over all steps
-        # (_StepLinear); the per-step path (self.step) is the readable reference.
-        batched_output = (self.batched_output and torch.is_grad_enabled() and self.global_embedding is None
-                          and forbidden is None and not forbid_repeats)
-        final = self._final_linear()
+        prev = torch.full((B,), BOS, dtype=torch.long, device=state.device)  # (B,)
+        emitted = torch.zeros(B, V, dtype=torch.bool, device=state.device)  # (B, V)
+        done = torch.zeros(B, dtype=torch.bool, device=state.device)  # (B,)
+        logits, tokens, alive = [], [], []
         for t in range(n_steps):
-            if inputs is not None:
-                prev = inputs[:, t]
-            if batched_output:
-                x, state = self._step_features(prev, state, memory)  # (B, in)
-                with torch.no_grad():
-                    logits = final(x)  # (B, V), the values of self.step's logits
-                features.append(x)
-            else:
-                logits, state = self.step(prev, state, memory, prev_logits)  # (B, V)
-            block = emitted if forbid_repeats else None
+            step_logits, state = self.step(prev, state, memory, logits[-1] if logits else None)  # (B, V)
+            blocked = emitted if forbid_repeats else None
             if forbidden is not None:
-                block = forbidden.expand(B, V) if block is None else block | forbidden
-            if block is not None:
-                logits = logits.masked_fill(block, float("-inf"))
-            token = logits.detach().argmax(-1)  # (B,)
-            alive_all.append(~done)
-            logits_all.append(logits)
-            tokens_all.append(token)
+                blocked = forbidden.expand(B, V) if blocked is None else blocked | forbidden
+            if blocked is not None:
+                step_logits = step_logits.masked_fill(blocked, float("-inf"))
+            prev = step_logits.detach().argmax(-1)  # (B,)
+            alive.append(~done)
+            logits.append(step_logits)
+            tokens.append(prev)
             if forbid_repeats:
                 # only real labels are blocked: ∅ may repeat, EOS ends the sequence
-                emitted = emitted | (F.one_hot(token, V).bool() & (token >= N_SPECIAL).unsqueeze(-1))
+                emitted = emitted | (F.one_hot(prev, V).bool() & (prev >= N_SPECIAL).unsqueeze(-1))
             if stop_at_eos:
-                done = done | (token == EOS)
-            prev, prev_logits = token, logits
-            if stop_at_eos and bool(done.all()):
-                break
-        if batched_output:
-            stacked = _StepLinear.apply(torch.stack(features, 1), final.weight, final.bias, *logits_all)  # (B, T, V)
-        else:
-            stacked = torch.stack(logits_all, 1)  # (B, T, V)
-        return DecodeOutput(stacked, torch.stack(tokens_all, 1), torch.stack(alive_all, 1))
+                done = done | (prev == EOS)
+                if bool(done.all()):
+                    break
+        return DecodeOutput(torch.stack(logits, 1), torch.stack(tokens, 1), torch.stack(alive, 1))
+
+    def decode(self, memory: Memory, state: torch.Tensor, n_steps: int, *,
+               inputs: torch.Tensor | None = None, forbidden: torch.Tensor | None = None,
+               forbid_repeats: bool = False, stop_at_eos: bool = False) -> DecodeOutput:
+        """:meth:`decode_greedy` when a mask or ``EOS`` stopping is asked for, else :meth:`decode_train`."""
+        if forbidden is not None or forbid_repeats or stop_at_eos:
+            if inputs is not None:
+                raise ValueError("teacher forcing (inputs) cannot be combined with masks or EOS stopping")
+            return self.decode_greedy(memory, state, n_steps, forbidden=forbidden,
+                                      forbid_repeats=forbid_repeats, stop_at_eos=stop_at_eos)
+        return self.decode_train(memory, state, n_steps, inputs=inputs)

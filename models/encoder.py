@@ -6,17 +6,105 @@
     \\overleftarrow{h}_i = \\overleftarrow{\\mathrm{GRU}}(\\overleftarrow{h}_{i+1}, e(x_i)),\\quad
     h_i = [\\overrightarrow{h}_i ; \\overleftarrow{h}_i]
 
-Two layers, run over packed sequences so that padding never enters a
-recurrence. The decoder starts from
+Two layers; padding never enters a recurrence. The decoder starts from
 ``s_0 = tanh(W [h→_l ; h←_1])``: the top layer's forward state at the last real
-token and its backward state at the first token.
+token ``l`` and its backward state at the first token.
+
+Two exact ways to keep padding out of the recurrences, chosen by device:
+
+* :func:`bigru_packed` (the readable reference, and the CUDA path): PyTorch's
+  packed sequences. cuDNN runs them natively, so on a GPU this is the fast
+  path. On a CPU, PyTorch slices the packed input once per time step and the
+  backward of every slice writes a zero gradient of the *whole* input, so the
+  backward costs O(S²) (measured at B=32, E=64, H=128, S=512: 21.3 s vs 1.95 s
+  for a plain ``nn.GRU`` over the padded tensor).
+* :func:`bigru_reversed` (the CPU path): per layer, the forward direction runs
+  over the right-padded batch as it is — a real position only sees the real
+  tokens before it, padding comes after — and the backward direction runs
+  forward over each row *reversed within its own length* (a gather), so again
+  every real token comes before the padding; its outputs are gathered back.
+  Linear in S, within float rounding of the packed path (tested, values and
+  gradients).
+
+Both use the same parameters (those of one bidirectional ``nn.GRU``), so a
+checkpoint trained on one device loads on the other.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+def bigru_packed(rnn: nn.GRU, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference: a bidirectional ``rnn`` over packed sequences.
+
+    Parameters
+    ----------
+    rnn : nn.GRU, bidirectional, ``batch_first=True``.
+    x : Tensor (B, S, E), right-padded.
+    lengths : LongTensor (B,), real tokens per row (>= 1).
+
+    Returns
+    -------
+    h : Tensor (B, S, 2H), the top layer's ``[h→_i ; h←_i]``, zero on padding.
+    last : Tensor (B, 2H), ``[h→_l ; h←_1]`` of the top layer.
+    """
+    S = x.shape[1]
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, h_n = rnn(packed)  # h_n: (layers * 2, B, H)
+    h, _ = pad_packed_sequence(out, batch_first=True, total_length=S)  # (B, S, 2H)
+    return h, torch.cat([h_n[-2], h_n[-1]], dim=-1)
+
+
+def reverse_within_length(lengths: torch.Tensor, S: int) -> torch.Tensor:
+    """Index ``(B, S)`` that reverses the first ``lengths[b]`` positions of row ``b``, padding in place.
+
+    Its own inverse: ``x.gather(1, idx)`` twice gives ``x`` back.
+    """
+    pos = torch.arange(S, device=lengths.device)[None, :]  # (1, S)
+    last = lengths[:, None] - 1  # (B, 1)
+    return torch.where(pos <= last, last - pos, pos)  # (B, S)
+
+
+def _gru_direction(x: torch.Tensor, weights: list[torch.Tensor], hidden_size: int) -> torch.Tensor:
+    """One direction of one layer over ``x (B, S, in)`` from a zero state: outputs ``(B, S, H)``."""
+    h0 = x.new_zeros(1, x.shape[0], hidden_size)  # (1, B, H)
+    out, _ = torch._VF.gru(x, h0, weights, True, 1, 0.0, False, False, True)  # has_biases, layers, p, train, bi, bf
+    return out
+
+
+def bigru_reversed(rnn: nn.GRU, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Same as :func:`bigru_packed`, linear in S on a CPU: each row reversed within its length for ``h←``.
+
+    Parameters, returns and parameters used: as :func:`bigru_packed`
+    (``rnn``'s weights ``*_l{k}`` and ``*_l{k}_reverse``; dropout ``rnn.dropout``
+    between layers in training, as ``nn.GRU`` applies it).
+    """
+    B, S, _ = x.shape
+    H = rnn.hidden_size
+    if bool((lengths < 1).any()):
+        raise ValueError("every row needs at least one real token (src_mask has an empty row)")
+    rev = reverse_within_length(lengths, S)  # (B, S)
+    rev_in = rev[:, :, None].expand(B, S, x.shape[-1])  # (B, S, E) gather index for the input
+    rev_out = rev[:, :, None].expand(B, S, H)  # (B, S, H)
+    layer_in = x
+    for k in range(rnn.num_layers):
+        if k > 0 and rnn.dropout > 0:
+            layer_in = F.dropout(layer_in, rnn.dropout, rnn.training)
+        if k == 1:
+            rev_in = rev[:, :, None].expand(B, S, 2 * H)
+        w = [getattr(rnn, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        w_rev = [getattr(rnn, f"{n}_l{k}_reverse") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        fwd = _gru_direction(layer_in, w, H)  # (B, S, H): exact at real positions
+        bwd = _gru_direction(layer_in.gather(1, rev_in), w_rev, H).gather(1, rev_out)  # (B, S, H)
+        layer_in = torch.cat([fwd, bwd], dim=-1)  # (B, S, 2H)
+    mask = (torch.arange(S, device=x.device)[None, :] < lengths[:, None]).unsqueeze(-1)  # (B, S, 1)
+    h = layer_in.masked_fill(~mask, 0.0)  # (B, S, 2H)
+    last_fwd = h[torch.arange(B, device=x.device), lengths - 1, :H]  # (B, H): h→ at the last real token
+    return h, torch.cat([last_fwd, h[:, 0, H:]], dim=-1)  # (B, 2H): [h→_l ; h←_1]
 
 
 class Encoder(nn.Module):
@@ -35,11 +123,17 @@ class Encoder(nn.Module):
     num_layers : int
         Stacked GRU layers (paper: 2).
     dropout : float
-        Dropout on embeddings, between GRU layers and on the outputs.
+        Dropout on the embeddings and between GRU layers (the authors' sites).
+    output_dropout : bool
+        Also dropout on the outputs ``h`` (this toolkit's earlier default).
     """
 
+    #: ``"auto"``: packed on CUDA, reversed-within-length on a CPU (see the module docstring);
+    #: ``"packed"`` / ``"reversed"`` force one (tests, benchmarks).
+    impl: str = "auto"
+
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, decoder_hidden: int,
-                 num_layers: int = 2, dropout: float = 0.2):
+                 num_layers: int = 2, dropout: float = 0.2, output_dropout: bool = False):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.dropout = nn.Dropout(dropout)
@@ -47,6 +141,7 @@ class Encoder(nn.Module):
                           bidirectional=True, dropout=dropout if num_layers > 1 else 0.0)
         self.bridge = nn.Linear(2 * hidden_size, decoder_hidden)
         self.output_size = 2 * hidden_size
+        self.output_dropout = nn.Dropout(dropout) if output_dropout else nn.Identity()
 
     def load_embeddings(self, embeddings: torch.Tensor) -> None:
         """Copy an ``(vocab_size, embed_dim)`` matrix into the embedding table."""
@@ -59,19 +154,21 @@ class Encoder(nn.Module):
         Parameters
         ----------
         src : LongTensor (B, S)
-        src_mask : BoolTensor (B, S), True on real tokens (a prefix of each row).
+        src_mask : BoolTensor (B, S), True on real tokens (a non-empty prefix of each row).
 
         Returns
         -------
         h : Tensor (B, S, 2 * hidden_size), zero on padding.
         s0 : Tensor (B, decoder_hidden)
         """
-        B, S = src.shape
         x = self.dropout(self.embedding(src))  # (B, S, E)
-        lengths = src_mask.sum(1).cpu()
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, h_n = self.rnn(packed)  # h_n: (layers * 2, B, H)
-        h, _ = pad_packed_sequence(out, batch_first=True, total_length=S)  # (B, S, 2H)
-        last = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (B, 2H): [h→_l ; h←_1]
+        lengths = src_mask.sum(1)  # (B,)
+        impl = self.impl if self.impl != "auto" else ("packed" if src.is_cuda else "reversed")
+        if impl == "packed":
+            h, last = bigru_packed(self.rnn, x, lengths)
+        elif impl == "reversed":
+            h, last = bigru_reversed(self.rnn, x, lengths)
+        else:
+            raise ValueError(f"Encoder.impl must be 'auto', 'packed' or 'reversed', got {self.impl!r}")
         s0 = torch.tanh(self.bridge(last))  # (B, D)
-        return self.dropout(h), s0
+        return self.output_dropout(h), s0

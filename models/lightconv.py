@@ -29,6 +29,16 @@ zero padding makes inputs of any length >= 1 valid, including inputs much
 shorter than the receptive field (no need to pad documents to a minimum
 length).
 
+The authors' code differs (``style="authors"``, the default of the models'
+configs): one kernel per channel (``H = C``), no padding ("valid": output
+``j`` reads inputs ``j s .. j s + K - 1``, so the sequence shrinks by
+``K - 1`` per layer, 52 positions over the four layers before the stride), and
+a ReLU after the last layer too. Its real outputs are the windows that lie
+inside the document; a document shorter than a kernel is zero-padded on the
+right to one window, whose output counts as real (every row keeps at least one
+position to attend to). ``style="heads"`` is the Wu et al. / fairseq layout
+above (16 shared heads, "same" padding, no ReLU on the output).
+
 ``LightConv.forward`` is the fast path (one grouped ``F.conv1d`` per layer);
 ``LightConv.reference_forward`` is a slow, readable loop over output positions
 kept beside it for the tests.
@@ -60,14 +70,22 @@ class LightConvLayer(nn.Module):
         Number of kernels ``H`` shared across the channels.
     stride : int
         Step ``s`` between output positions.
+    padding : str
+        ``"same"`` (``(K - 1) // 2`` zeros left, ``K // 2`` right) or ``"valid"`` (none; see the module docstring).
     """
 
-    def __init__(self, channels: int, kernel_size: int, heads: int, stride: int = 1):
+    def __init__(self, channels: int, kernel_size: int, heads: int, stride: int = 1, padding: str = "same"):
         super().__init__()
         if channels % heads:
             raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
+        if padding not in ("same", "valid"):
+            raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
         self.channels, self.kernel_size, self.heads, self.stride = channels, kernel_size, heads, stride
-        self.pad_left, self.pad_right = (kernel_size - 1) // 2, kernel_size // 2
+        self.padding = padding
+        if padding == "same":
+            self.pad_left, self.pad_right = (kernel_size - 1) // 2, kernel_size // 2
+        else:
+            self.pad_left = self.pad_right = 0
         self.weight = nn.Parameter(torch.empty(heads, kernel_size))  # (H, K)
         nn.init.xavier_uniform_(self.weight)
 
@@ -77,8 +95,23 @@ class LightConvLayer(nn.Module):
         return w.repeat(self.channels // self.heads, 1)  # (C, K): channel c -> head c % H
 
     def output_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        """Padding mask of the output: ``mask[:, ::stride]``, shape ``(B, ceil(S / s))``."""
-        return mask[:, :: self.stride]
+        """Padding mask of the output.
+
+        ``"same"``: ``mask[:, ::stride]``, shape ``(B, ceil(S / s))``. ``"valid"``: the windows
+        inside the document (at least the first), shape ``(B, (max(S, K) - K) // s + 1)``.
+        """
+        if self.padding == "same":
+            return mask[:, :: self.stride]
+        S, K, s = mask.shape[1], self.kernel_size, self.stride
+        n_out = (max(S, K) - K) // s + 1
+        n_real = torch.div(mask.sum(1) - K, s, rounding_mode="floor").add(1).clamp(min=1)  # (B,)
+        return torch.arange(n_out, device=mask.device)[None, :] < n_real[:, None]  # (B, n_out)
+
+    def _pad(self, x: torch.Tensor) -> tuple[int, int]:
+        """Zeros (left, right) around the ``S`` positions of ``x (B, S, C)``."""
+        if self.padding == "same":
+            return self.pad_left, self.pad_right
+        return 0, max(0, self.kernel_size - x.shape[1])  # "valid": one window at least
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fast path.
@@ -90,11 +123,11 @@ class LightConvLayer(nn.Module):
 
         Returns
         -------
-        y : Tensor (B, ceil(S / s), C), zero on padded outputs.
-        out_mask : BoolTensor (B, ceil(S / s))
+        y : Tensor (B, S', C), zero on padded outputs; ``S' = ceil(S / s)`` with "same" padding.
+        out_mask : BoolTensor (B, S')
         """
         x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
-        x = F.pad(x.transpose(1, 2), (self.pad_left, self.pad_right))  # (B, C, S + K - 1)
+        x = F.pad(x.transpose(1, 2), self._pad(x))  # (B, C, S + pads)
         w = self.kernel().to(x.dtype).unsqueeze(1)  # (C, 1, K)
         y = F.conv1d(x, w, stride=self.stride, groups=self.channels).transpose(1, 2)  # (B, S', C)
         out_mask = self.output_mask(mask)
@@ -104,16 +137,15 @@ class LightConvLayer(nn.Module):
         """Slow readable reference: an explicit loop over output positions."""
         B, S, C = x.shape
         x = x * mask.unsqueeze(-1).to(x.dtype)
-        zeros_l = x.new_zeros(B, self.pad_left, C)
-        zeros_r = x.new_zeros(B, self.pad_right, C)
-        padded = torch.cat([zeros_l, x, zeros_r], dim=1)  # (B, S + K - 1, C)
+        left, right = self._pad(x)
+        padded = torch.cat([x.new_zeros(B, left, C), x, x.new_zeros(B, right, C)], dim=1)  # (B, S + pads, C)
         w = self.kernel().to(x.dtype).t()  # (K, C)
         outputs = []
-        for j in range(0, S, self.stride):
+        for j in range(0, padded.shape[1] - self.kernel_size + 1, self.stride):
             window = padded[:, j : j + self.kernel_size, :]  # (B, K, C)
             outputs.append((window * w).sum(dim=1))  # (B, C)
-        y = torch.stack(outputs, dim=1)  # (B, ceil(S / s), C)
-        out_mask = mask[:, :: self.stride]
+        y = torch.stack(outputs, dim=1)  # (B, S', C)
+        out_mask = self.output_mask(mask)
         return y * out_mask.unsqueeze(-1).to(y.dtype), out_mask
 
 
@@ -131,24 +163,34 @@ class LightConv(nn.Module):
     last_stride : int
         Stride of the last layer (paper: 3; 4 for Wiki10-31K); others use 1.
     dropout : float
-        Dropout after each ReLU.
+        Dropout after each ReLU between layers (0 in the authors' code).
+    style : str
+        ``"authors"``: one kernel per channel (``heads`` ignored), "valid" padding,
+        ReLU after every layer including the last. ``"heads"``: ``heads`` shared
+        kernels, "same" padding, no ReLU on the output (see the module docstring).
     """
 
     def __init__(self, channels: int, kernel_sizes=(3, 7, 15, 30), heads: int = 16,
-                 last_stride: int = 3, dropout: float = 0.0):
+                 last_stride: int = 3, dropout: float = 0.0, style: str = "heads"):
         super().__init__()
+        if style not in ("authors", "heads"):
+            raise ValueError(f"LightConv style must be 'authors' or 'heads', got {style!r}")
         n = len(kernel_sizes)
+        heads, padding = (channels, "valid") if style == "authors" else (heads, "same")
         self.layers = nn.ModuleList(
-            LightConvLayer(channels, k, heads, stride=last_stride if i == n - 1 else 1)
+            LightConvLayer(channels, k, heads, stride=last_stride if i == n - 1 else 1, padding=padding)
             for i, k in enumerate(kernel_sizes)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.relu_last = style == "authors"
 
     def _run(self, x, mask, reference: bool):
         for i, layer in enumerate(self.layers):
             if i > 0:
                 x = self.dropout(F.relu(x))
             x, mask = layer.reference_forward(x, mask) if reference else layer(x, mask)
+        if self.relu_last:
+            x = F.relu(x)  # padded outputs stay zero
         return x, mask
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,6 +1,5 @@
 """The synthetic dataset and the dataset contract (docs/contracts.md, "Datasets")."""
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +29,9 @@ def test_contract_fields(syn):
     assert st["mean_labels"] == pytest.approx(np.mean([len(d.labels) for d in syn.train_full]))
 
 
-def test_seeded_and_fast():
-    t0 = time.perf_counter()
+def test_seeded():
+    # (how fast it is belongs in a benchmark, not in an assert that fails on a busy machine)
     a = datasets.load("synthetic", n_docs=2000, seed=1)
-    assert time.perf_counter() - t0 < 3.0
     b = datasets.load("synthetic", n_docs=2000, seed=1)
     c = datasets.load("synthetic", n_docs=2000, seed=2)
     assert [d.text for d in a.train] == [d.text for d in b.train]

@@ -1,4 +1,4 @@
-"""Ranking metrics of ``evaluation``: hand-computed cases, a loop reference, score formats."""
+"""Ranking metrics of ``evaluation``: hand-computed cases, scikit-learn, a loop reference, score formats."""
 
 import math
 
@@ -131,7 +131,8 @@ def test_against_loop_reference_and_every_score_format(case):
 
 
 def test_torch_scores_are_accepted():
-    torch = pytest.importorskip("torch")
+    import torch  # a required dependency of the toolkit, not an optional extra
+
     base = evaluate([set()] * 3, GOLD, L, scores=SCORES)
     assert evaluate([set()] * 3, GOLD, L, scores=torch.tensor(SCORES, dtype=torch.float32)) == pytest.approx(base)
 
@@ -178,3 +179,117 @@ def test_dense_scores_ranked_in_blocks_give_the_same_answer(monkeypatch):
     assert evaluate([set()] * 23, gold, 7, scores=scores) == whole
     for k in (1, 3, 5):
         assert whole[f"p@{k}"] == pytest.approx(_loop_reference(scores, gold, k)[0])
+
+
+# --------------------------------------------------------------------------- scikit-learn as the reference
+# Where the definitions agree:
+# - nDCG@k with binary relevance is scikit-learn's ndcg_score(y_true, y_score, k=k): the same
+#   1/log2(r + 1) discount, the same ideal DCG (the gold labels on the first min(k, |Y|) ranks),
+#   and a document with an empty gold set scores 0 and counts in the mean;
+# - P@k is the sample-averaged precision of the top-k label sets, i.e. scikit-learn's
+#   precision_score(average="samples") of the sets {pi(1), ..., pi(k)} (each has k labels).
+# Where they differ: ties. Ours ranks a tie by the lower label id. ndcg_score(ignore_ties=False),
+# its default, gives every label of a tied group the group's mean gain; with ignore_ties=True the
+# order inside a tie is whatever np.argsort returns. So ties are broken in the test (by label id)
+# before scikit-learn sees the scores, and test_sklearn_ndcg_averages_ties shows the difference.
+
+def _sklearn():
+    return pytest.importorskip("sklearn.metrics", reason="scikit-learn is in the test extra: pip install -e .[test]")
+
+
+def _indicator(gold, n_labels):
+    y = np.zeros((len(gold), n_labels), dtype=int)
+    for i, g in enumerate(gold):
+        y[i, sorted(g)] = 1
+    return y
+
+
+def _ties_to_lower_id(scores):
+    """Distinct scores with the same order as ours: by score descending, ties to the lower id."""
+    n_docs, n_labels = scores.shape
+    out = np.empty_like(scores, dtype=np.float64)
+    for i in range(n_docs):
+        order = np.lexsort((np.arange(n_labels), -scores[i]))  # primary: -score, then the id
+        out[i, order] = n_labels - np.arange(n_labels)  # rank r gets score L - r
+    return out
+
+
+def _random_case(seed, n_docs=40, n_labels=12, grid=None):
+    rng = np.random.default_rng(seed)
+    scores = rng.random((n_docs, n_labels))
+    if grid:
+        scores = np.round(scores * grid) / grid  # coarse values: many ties
+    # gold sets of 0 .. 8 labels: below, at and above every k
+    gold = [set(rng.choice(n_labels, size=rng.integers(0, 9), replace=False).tolist()) for _ in range(n_docs)]
+    return scores, gold
+
+
+@pytest.mark.parametrize("grid", [None, 4])
+def test_ndcg_equals_sklearn_ndcg_score(grid):
+    skm = _sklearn()
+    scores, gold = _random_case(20 + (grid or 0), grid=grid)
+    n_docs, n_labels = scores.shape
+    ks = (1, 3, 5, 10)
+    m = evaluate([set()] * n_docs, gold, n_labels, scores=scores, ks=ks)
+    y_true = _indicator(gold, n_labels)
+    untied = _ties_to_lower_id(scores)
+    for k in ks:
+        assert m[f"ndcg@{k}"] == pytest.approx(skm.ndcg_score(y_true, untied, k=k), abs=1e-12), k
+        if grid is None:  # continuous scores have no ties: scikit-learn sees the raw scores
+            assert m[f"ndcg@{k}"] == pytest.approx(skm.ndcg_score(y_true, scores, k=k), abs=1e-12), k
+
+
+@pytest.mark.parametrize("grid", [None, 4])
+def test_precision_at_k_equals_sklearn_samples_precision_of_top_k_sets(grid):
+    skm = _sklearn()
+    scores, gold = _random_case(30 + (grid or 0), grid=grid)
+    n_docs, n_labels = scores.shape
+    ks = (1, 3, 5, 10)
+    m = evaluate([set()] * n_docs, gold, n_labels, scores=scores, ks=ks)
+    y_true = _indicator(gold, n_labels)
+    untied = _ties_to_lower_id(scores)
+    for k in ks:
+        top_k = np.argsort(-untied, axis=1)[:, :k]  # distinct scores: the order is unambiguous
+        y_pred = np.zeros_like(y_true)
+        np.put_along_axis(y_pred, top_k, 1, axis=1)
+        expected = skm.precision_score(y_true, y_pred, average="samples", zero_division=0)
+        assert m[f"p@{k}"] == pytest.approx(expected, abs=1e-12), k
+
+
+def test_sklearn_ndcg_averages_ties():
+    skm = _sklearn()
+    # one document, gold {0}; labels 0 and 1 tie at the second-best score
+    scores = np.array([[0.5, 0.5, 0.7, 0.1]])
+    y_true = np.array([[1, 0, 0, 0]])
+    ours = evaluate([set()], [{0}], 4, scores=scores, ks=(3,))["ndcg@3"]
+    assert ours == pytest.approx(1 / math.log2(3), abs=1e-12)  # label 0 (lower id) at rank 2
+    # scikit-learn's default spreads the gain of the tied pair over ranks 2 and 3
+    tied = skm.ndcg_score(y_true, scores, k=3)
+    assert tied == pytest.approx(0.5 / math.log2(3) + 0.5 / math.log2(4), abs=1e-12)
+    assert tied < ours
+
+
+def test_hand_computed_table_with_ties_and_gold_larger_than_k():
+    # L = 6, k = 1, 2, 4. Rankings by score, ties to the lower id:
+    #   doc0 G={0,1,2,3,4} scores .9 .1 .9 .1 .5 .0 -> 0, 2, 4, 1, 3, 5 ; hits 1 1 1 1 1 0
+    #   doc1 G={1}         scores .2 .2 .2 .2 .2 .2 -> 0, 1, 2, 3, 4, 5 ; hits 0 1 0 0 0 0
+    #   doc2 G={1,4}       scores .3 .8 .3 .3 .8 .0 -> 1, 4, 0, 2, 3, 5 ; hits 1 1 0 0 0 0
+    gold = [{0, 1, 2, 3, 4}, {1}, {1, 4}]
+    scores = np.array([[0.9, 0.1, 0.9, 0.1, 0.5, 0.0],
+                       [0.2, 0.2, 0.2, 0.2, 0.2, 0.2],
+                       [0.3, 0.8, 0.3, 0.3, 0.8, 0.0]])
+    m = evaluate([set()] * 3, gold, 6, scores=scores, ks=(1, 2, 4))
+    d = [1 / math.log2(r + 1) for r in range(1, 7)]  # discounts of ranks 1..6
+    assert m["p@1"] == pytest.approx((1 + 0 + 1) / 3, abs=1e-12)
+    assert m["p@2"] == pytest.approx((2 / 2 + 1 / 2 + 2 / 2) / 3, abs=1e-12)
+    assert m["p@4"] == pytest.approx((4 / 4 + 1 / 4 + 2 / 4) / 3, abs=1e-12)
+    # IDCG@k sums min(k, |G|) discounts: doc0 (|G| = 5) is perfect at every k <= 4; doc1's one label
+    # is at rank 2 (IDCG = 1); doc2 (|G| = 2) is perfect too, because IDCG@4 has only 2 terms
+    assert m["ndcg@1"] == pytest.approx((1 + 0 + 1) / 3, abs=1e-12)
+    assert m["ndcg@2"] == pytest.approx((1 + d[1] + 1) / 3, abs=1e-12)
+    assert m["ndcg@4"] == pytest.approx((1 + d[1] + 1) / 3, abs=1e-12)
+    # a doc whose hits are not on top: G={1,4} ranked 1st and 3rd
+    m = evaluate([set()], [{1, 4}], 6, scores=np.array([[0.0, 0.9, 0.5, 0.1, 0.4, 0.0]]), ks=(1, 2, 4))
+    assert (m["p@1"], m["p@2"], m["p@4"]) == pytest.approx((1, 1 / 2, 2 / 4), abs=1e-12)
+    assert m["ndcg@2"] == pytest.approx(d[0] / (d[0] + d[1]), abs=1e-12)
+    assert m["ndcg@4"] == pytest.approx((d[0] + d[2]) / (d[0] + d[1]), abs=1e-12)

@@ -3,8 +3,10 @@
 Every run is small (synthetic data or a Reuters subset, a small network, one
 or two epochs) and takes seconds. Checked: the run directory holds the
 promised files; metrics are finite and better than chance; an interrupted run
-resumed with ``--resume`` ends exactly where an uninterrupted run ends; bad
-arguments give one line on stderr and exit code 2, not a traceback.
+resumed with ``--resume`` (after an epoch or in the middle of one) runs only
+the remaining epochs, uses the saved optimizer and RNG states and ends exactly
+where an uninterrupted run ends; bad arguments give one line on stderr and
+exit code 2, not a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +24,7 @@ import pytest
 import torch
 
 from evaluation import evaluate
-from xmtc import inference
+from xmtc import checkpoint, inference
 from xmtc.progress import RichProgress
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,37 +136,156 @@ def test_reuters_subset(scripts, tmp_path, data_dir):
     assert metrics["test"]["p@1"] > 0.3
 
 
-def test_resume_reaches_the_uninterrupted_result(scripts, tmp_path, monkeypatch):
-    straight, broken = tmp_path / "straight", tmp_path / "broken"
-    argv = SYNTH + ["--epochs", "2"]
-    train = scripts["train_otseq2set"]
-    assert train.main(argv + ["--out", str(straight)]) == 0
+# --------------------------------------------------------------------------- resume
+# One uninterrupted 2-epoch run and one run stopped after epoch 1 are shared by the resume tests;
+# each test resumes its own copy. What the engine reports is recorded by wrapping RichProgress,
+# the callbacks object the script hands to the engine.
+RESUME_ARGV = SYNTH + ["--epochs", "2", "--progress", "bars"]  # the scripts draw RichProgress only with bars
+_HOOKS = ("on_fit_start", "on_epoch_start", "on_batch", "on_epoch_end")
+_TIMINGS = {"time_s", "docs_per_s", "valid_time_s"}
 
-    # interrupt the second run right after epoch 1 was checkpointed
-    original = RichProgress.on_epoch_end
 
-    def stop_after_first(self, record):
-        original(self, record)
-        if record["epoch"] == 1:
-            raise KeyboardInterrupt
+def run_recorded(script, argv, stop=None):
+    """Run ``script.main(argv)``; return its exit code and the engine's reports as ``(hook, args)``.
 
-    monkeypatch.setattr(RichProgress, "on_epoch_end", stop_after_first)
-    assert train.main(argv + ["--out", str(broken)]) == 130
-    assert not (broken / "predictions.tsv").exists()
-    monkeypatch.setattr(RichProgress, "on_epoch_end", original)
-    assert train.main(argv + ["--out", str(broken), "--resume"]) == 0
+    ``stop(hook, args)`` returning True raises KeyboardInterrupt there (Ctrl-C at that moment).
+    """
+    events = []
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _HOOKS:
+            def hook(self, *args, _name=name, _original=getattr(RichProgress, name)):
+                _original(self, *args)
+                events.append((_name, args))
+                if stop is not None and stop(_name, args):
+                    raise KeyboardInterrupt
 
-    a, b = read_metrics(straight), read_metrics(broken)
-    assert a["test"] == b["test"]
-    assert [r["valid"] for r in a["epochs"]] == [r["valid"] for r in b["epochs"]]
-    assert [r["train"]["loss"] for r in a["epochs"]] == [r["train"]["loss"] for r in b["epochs"]]
+            mp.setattr(RichProgress, name, hook)
+        code = script.main(argv)
+    return code, events
+
+
+def epochs_started(events) -> list[int]:
+    return [args[0] for name, args in events if name == "on_epoch_start"]
+
+
+def batches_run(events) -> list[tuple[int, int]]:
+    return [(args[0], args[1]) for name, args in events if name == "on_batch"]
+
+
+def without_timings(record: dict) -> dict:
+    return {k: (without_timings(v) if isinstance(v, dict) else v) for k, v in record.items() if k not in _TIMINGS}
+
+
+def final_weights(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """Bit-identical results: test metrics, every epoch's record but its timings, weights, predictions."""
+    ma, mb = read_metrics(a), read_metrics(b)
+    assert ma["test"] == mb["test"]
+    assert [without_timings(r) for r in ma["epochs"]] == [without_timings(r) for r in mb["epochs"]]
+    assert ma["best"] == mb["best"]
     for name in ("checkpoint.pt", "best.pt"):
-        sa = torch.load(straight / name, weights_only=True)["model"]
-        sb = torch.load(broken / name, weights_only=True)["model"]
+        sa = torch.load(a / name, weights_only=True)["model"]
+        sb = torch.load(b / name, weights_only=True)["model"]
         assert sa.keys() == sb.keys()
         for k in sa:
-            assert torch.equal(sa[k], sb[k]), k
-    assert (straight / "predictions.tsv").read_text() == (broken / "predictions.tsv").read_text()
+            assert torch.equal(sa[k], sb[k]), (name, k)
+    assert (a / "predictions.tsv").read_text() == (b / "predictions.tsv").read_text()
+
+
+@pytest.fixture(scope="module")
+def straight_run(scripts, tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight") / "run"
+    code, events = run_recorded(scripts["train_otseq2set"], RESUME_ARGV + ["--out", str(out)])
+    assert code == 0 and epochs_started(events) == [1, 2]
+    return out, events
+
+
+@pytest.fixture(scope="module")
+def stopped_after_epoch_1(scripts, tmp_path_factory):
+    """A run interrupted right after epoch 1 was checkpointed (kept pristine: tests copy it)."""
+    out = tmp_path_factory.mktemp("stopped") / "run"
+    code, _ = run_recorded(scripts["train_otseq2set"], RESUME_ARGV + ["--out", str(out)],
+                           stop=lambda name, args: name == "on_epoch_end" and args[0]["epoch"] == 1)
+    assert code == 130
+    assert not (out / "predictions.tsv").exists()
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    return out
+
+
+def resume_copy(scripts, stopped: Path, tmp_path: Path, corrupt=None):
+    """Copy a stopped run, optionally edit its checkpoint.pt state, resume it; return (dir, events)."""
+    out = tmp_path / "resumed"
+    shutil.copytree(stopped, out)
+    if corrupt is not None:
+        state = checkpoint.load(out / "checkpoint.pt")
+        corrupt(state)
+        checkpoint.save(state, out / "checkpoint.pt")
+    code, events = run_recorded(scripts["train_otseq2set"], RESUME_ARGV + ["--out", str(out), "--resume"])
+    assert code == 0
+    return out, events
+
+
+def test_resume_reaches_the_uninterrupted_result(scripts, tmp_path, straight_run, stopped_after_epoch_1):
+    straight, straight_events = straight_run
+    resumed, events = resume_copy(scripts, stopped_after_epoch_1, tmp_path)
+    assert_same_run(straight, resumed)
+    # and it got there by running only epoch 2: every batch of it, once (a resume that retrains
+    # from epoch 0 reaches the same seeded result, so the result alone does not prove a resume)
+    fit_start = [args for name, args in events if name == "on_fit_start"]
+    assert [args[0] for args in fit_start] == [1]  # start_epoch: 1 epoch already completed
+    assert epochs_started(events) == [2]
+    assert batches_run(events) == [b for b in batches_run(straight_events) if b[0] == 2]
+    assert [r["epoch"] for r in read_metrics(resumed)["epochs"]] == [1, 2]
+
+
+def test_resume_uses_the_saved_optimizer_state(scripts, tmp_path, straight_run, stopped_after_epoch_1):
+    def zero_adam_moments(state):
+        moments = [t for s in state["optimizer"]["state"].values() for k, t in s.items()
+                   if k in ("exp_avg", "exp_avg_sq")]
+        assert moments  # Adam has state after epoch 1
+        for t in moments:
+            t.zero_()
+
+    resumed, events = resume_copy(scripts, stopped_after_epoch_1, tmp_path, corrupt=zero_adam_moments)
+    assert epochs_started(events) == [2]
+    # the same weights, data and RNG with other Adam moments: epoch 2 ends elsewhere
+    a, b = final_weights(straight_run[0]), final_weights(resumed)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    # epoch 1 came from the checkpoint untouched
+    assert read_metrics(resumed)["epochs"][0] == read_metrics(stopped_after_epoch_1)["epochs"][0]
+
+
+def test_resume_uses_the_saved_rng_state(scripts, tmp_path, straight_run, stopped_after_epoch_1):
+    def other_torch_rng(state):
+        state["rng"]["torch"] = torch.Generator().manual_seed(12345).get_state()
+
+    resumed, events = resume_copy(scripts, stopped_after_epoch_1, tmp_path, corrupt=other_torch_rng)
+    assert epochs_started(events) == [2]
+    # the same weights, optimizer and batches with other dropout masks (dropout 0.2): another epoch 2
+    a, b = final_weights(straight_run[0]), final_weights(resumed)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_interrupted_mid_epoch_continues_from_the_last_completed_epoch(scripts, tmp_path, straight_run):
+    straight, straight_events = straight_run
+    out = tmp_path / "run"
+    train = scripts["train_otseq2set"]
+    # Ctrl-C after the third optimiser step of epoch 2: those steps are lost, epoch 1 is not
+    code, events = run_recorded(train, RESUME_ARGV + ["--out", str(out)],
+                                stop=lambda name, args: name == "on_batch" and args[:2] == (2, 3))
+    assert code == 130
+    assert batches_run(events)[-1] == (2, 3)
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    assert [r["epoch"] for r in read_metrics(out)["epochs"]] == [1]
+    code, events = run_recorded(train, RESUME_ARGV + ["--out", str(out), "--resume"])
+    assert code == 0
+    assert epochs_started(events) == [2]
+    epoch_2 = [b for b in batches_run(straight_events) if b[0] == 2]
+    assert len(epoch_2) > 3 and batches_run(events) == epoch_2  # epoch 2 again from its first batch
+    assert_same_run(straight, out)
 
 
 def test_predict_entry_point_and_function(scripts, tmp_path, capsys):

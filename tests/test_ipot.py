@@ -48,18 +48,51 @@ def test_converges_to_exact_ot_with_many_iterations():
     assert max(abs(g) for g in gaps) < 1e-3, gaps
 
 
-def test_non_uniform_marginals_match_emd():
+def _non_uniform_problem(rng, low=2, high=20):
+    m, n = rng.integers(low, high, size=2)
+    c = rng.random((m, n)) * 2
+    a, b = rng.random(m) + 0.1, rng.random(n) + 0.1
+    return c, a / a.sum(), b / b.sum()
+
+
+@pytest.mark.parametrize("beta", [0.5, 1.0, 2.0])
+def test_non_uniform_marginals_match_emd(beta):
+    # IPOT converges to the exact optimum for every beta (beta only sets the speed), so this
+    # checks the solver's fixed point; test_each_proximal_step_is_sinkhorn_at_beta pins beta itself.
+    # Measured at 2000 iterations: relative gap <= 4e-5 for these problems at beta 0.5, 1 and 2.
     rng = np.random.default_rng(1)
-    for _ in range(10):
-        m, n = rng.integers(2, 20, size=2)
-        c = rng.random((m, n)) * 2
-        a, b = rng.random(m) + 0.1, rng.random(n) + 0.1
-        a, b = a / a.sum(), b / b.sum()
-        P = ipot(torch.tensor(c), torch.tensor(a), torch.tensor(b), n_iter=2000)
+    for _ in range(6):
+        c, a, b = _non_uniform_problem(rng)
+        P = ipot(torch.tensor(c), torch.tensor(a), torch.tensor(b), beta=beta, n_iter=2000)
         exact = ot.emd2(a, b, c)
-        assert abs(ipot_value(torch.tensor(c), P).item() - exact) / exact < 1e-3
+        assert abs(ipot_value(torch.tensor(c), P).item() - exact) / exact < 2e-4
         assert np.abs(P.sum(0).numpy() - b).max() < 1e-12  # the last update fixes the columns
-        assert np.abs(P.sum(1).numpy() - a).sum() < 1e-3
+        assert np.abs(P.sum(1).numpy() - a).sum() < 1e-3  # the rows converge
+
+
+@pytest.mark.parametrize("solver", ["ipot", "ipot_reference"])
+@pytest.mark.parametrize("beta", [0.5, 2.0])
+def test_each_proximal_step_is_sinkhorn_at_beta(solver, beta):
+    r"""One outer step solved to convergence is Sinkhorn with regularisation beta on the kernel G * plan.
+
+    Xie et al. (2020), the proximal point step: :math:`\Gamma^{(t+1)} = \arg\min_\Gamma \langle C, \Gamma\rangle + \beta
+    KL(\Gamma \Vert \Gamma^{(t)})`, i.e. Sinkhorn with kernel :math:`e^{-C/\beta} \odot \Gamma^{(t)}
+    = e^{-(C - \beta \log \Gamma^{(t)}) / \beta}`. POT's ``ot.sinkhorn(a, b, M, reg)`` uses the kernel
+    :math:`e^{-M/reg}`: an independent implementation of each step, which pins how beta enters the
+    kernel (``exp(-C * beta)`` agrees with ``exp(-C / beta)`` only at beta = 1).
+    """
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        c, a, b = _non_uniform_problem(rng, high=9)
+        expected = np.ones_like(c)  # Gamma^(1) = 1 1^T
+        for steps in (1, 2, 3):
+            expected = ot.sinkhorn(a, b, c - beta * np.log(expected), reg=beta, numItermax=20000, stopThr=1e-15)
+            if solver == "ipot":
+                got = ipot(torch.tensor(c), torch.tensor(a), torch.tensor(b), beta=beta, n_iter=steps,
+                           inner_iter=1000).numpy()
+            else:
+                got = ipot_reference(c, a, b, beta=beta, n_iter=steps, inner_iter=1000)
+            np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
 def test_gap_at_paper_setting_within_literature_bound():
@@ -165,10 +198,15 @@ def test_no_nan_small_beta(dtype, beta):
     plan = ipot(cost, beta=beta, n_iter=200)
     assert plan.dtype == dtype
     assert torch.isfinite(plan).all()
+    # the columns are fixed by the last update (by construction); the rows are what IPOT converges on:
+    # measured L1 error <= 0.008 (of mass 1) at beta 0.05, <= 0.004 at beta 0.1, both dtypes
     torch.testing.assert_close(plan.sum(1), torch.full((16, 30), 1 / 30, dtype=dtype), rtol=1e-4, atol=1e-6)
+    row_error = (plan.double().sum(2) - 1 / 57).abs().sum(1)  # (16,)
+    assert row_error.max() < 0.02, row_error
+    # measured: |value - exact| <= 4e-4 (float32, beta 0.05); a kernel exp(-C * beta) misses by 0.06
     value = ipot_value(cost, plan)
     exact = torch.tensor([ot.emd2(np.full(57, 1 / 57), np.full(30, 1 / 30), c.double().numpy()) for c in cost])
-    assert (value.double() - exact).abs().max() < 0.05
+    assert (value.double() - exact).abs().max() < 2e-3
 
 
 def test_half_precision_inputs_follow_dtype():
@@ -203,9 +241,18 @@ def test_bad_arguments_raise_named_errors():
         ipot(c, n_iter=0)
 
 
-def test_reference_is_the_paper_algorithm_on_a_tiny_case():
-    # 2x2 with uniform weights: the exact plan is diagonal when the diagonal is cheap.
+@pytest.mark.parametrize("beta", [0.5, 1.0, 2.0])
+@pytest.mark.parametrize("n_iter", [1, 2, 3])
+def test_paper_algorithm_on_a_tiny_case_by_hand(beta, n_iter):
+    # Algorithm 1 by hand on C = [[0, 1], [1, 0]], mu = nu = (1/2, 1/2), L = 1 inner step. With
+    # q = exp(-1/beta): G = [[1, q], [q, 1]]. If Gamma^(t) = k [[1, r], [r, 1]] then Q = k [[1, qr], [qr, 1]],
+    # delta = (1/2) / (k/2 (1 + qr)) per row, Q^T delta = 1, sigma = 1/2, and
+    # Gamma^(t+1) = 1/(2 (1 + qr)) [[1, qr], [qr, 1]]. From Gamma^(1) = 1 1^T, after T steps r = q^T:
+    #   Gamma = 1/(2 (1 + q^T)) [[1, q^T], [q^T, 1]],   <C, Gamma> = q^T / (1 + q^T).
     c = np.array([[0.0, 1.0], [1.0, 0.0]])
-    P = ipot_reference(c, n_iter=200)
-    np.testing.assert_allclose(P, np.diag([0.5, 0.5]), atol=1e-6)
-    assert math.isclose(ot.emd2([0.5, 0.5], [0.5, 0.5], c), 0.0, abs_tol=1e-12)
+    r = math.exp(-n_iter / beta)
+    expected = np.array([[1.0, r], [r, 1.0]]) / (2 * (1 + r))
+    np.testing.assert_allclose(ipot_reference(c, beta=beta, n_iter=n_iter), expected, rtol=1e-12, atol=0)
+    fast = ipot(torch.tensor(c), beta=beta, n_iter=n_iter)
+    np.testing.assert_allclose(fast.numpy(), expected, rtol=1e-12, atol=0)
+    assert ipot_value(torch.tensor(c), fast).item() == pytest.approx(r / (1 + r), rel=1e-12)

@@ -6,9 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import losses.set_loss  # noqa: F401 -- OTSeq2Set.compute_loss imports it lazily; an ImportError must fail
 from models import (BahdanauAttention, Bottleneck, Decoder, LightConv, LightConvLayer, OTSeq2Set,
                     OTSeq2SetConfig, prediction_from_steps)
 from models.specials import BOS, EMPTY, EOS, N_SPECIAL, PAD
@@ -126,6 +128,72 @@ def test_lightconv_fast_equals_reference(lengths, stride, kernels):
         torch.testing.assert_close(a, b)
 
 
+def _lightconv_from_the_equation(conv, x, mask):
+    """LightConv built from the documented equation only, sharing no code with models/lightconv.py.
+
+    Per layer (module docstring and ``LightConvLayer``): kernel of head h = softmax of its K weights;
+    channel c uses head c % H; padded inputs are zero; "same" padding of K - 1 positions, the
+    extra one of an even kernel on the right (the kernel 30 reads 14 positions back and 15 ahead),
+    which is PyTorch's own ``padding="same"`` split; then every s-th output (output j centred on
+    input j * s); an output is real iff j < ceil(l / s) for a document of l real tokens, and zero
+    otherwise; ReLU between layers.
+    """
+    lengths = mask.sum(1)  # (B,)
+    for i, layer in enumerate(conv.layers):
+        if i > 0:
+            x = torch.relu(x)
+        H, K = layer.weight.shape
+        C, s = x.shape[2], layer.stride
+        e = torch.exp(layer.weight - layer.weight.max(dim=1, keepdim=True).values)  # (H, K)
+        head_kernels = e / e.sum(dim=1, keepdim=True)  # (H, K), softmax over the taps
+        w = head_kernels[torch.arange(C) % H]  # (C, K), channel c -> head c % H
+        x = x * mask.unsqueeze(2).to(x.dtype)  # (B, S, C), zero padding
+        y = F.conv1d(x.transpose(1, 2), w.unsqueeze(1), padding="same", groups=C)  # (B, C, S), stride 1
+        y = y[:, :, ::s].transpose(1, 2)  # (B, ceil(S / s), C), output j at input j * s
+        lengths = torch.div(lengths + s - 1, s, rounding_mode="floor")  # ceil(l / s) real outputs
+        mask = torch.arange(y.shape[1])[None] < lengths[:, None]  # (B, ceil(S / s))
+        x = y * mask.unsqueeze(2).to(y.dtype)
+    return x, mask
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+@settings(max_examples=25, deadline=None)
+@given(lengths=st.lists(st.integers(1, 40), min_size=1, max_size=3), stride=st.integers(1, 4),
+       kernels=st.sampled_from([(3, 7, 15, 30), (30,), (2, 5), (4,)]))
+def test_lightconv_equals_the_equation(lengths, stride, kernels):
+    conv, x, mask = _lightconv_case(lengths, kernels, stride)
+    x1 = x.clone().requires_grad_(True)
+    x2 = x.clone().requires_grad_(True)
+    y1, m1 = conv(x1, mask)
+    y2, m2 = _lightconv_from_the_equation(conv, x2, mask)
+    assert torch.equal(m1, m2)
+    # LightConvLayer.kernel() takes the softmax in float32, the equation here in float64
+    torch.testing.assert_close(y1, y2, rtol=1e-6, atol=1e-7)
+    g = torch.randn_like(y1)
+    grads1 = torch.autograd.grad((y1 * g).sum(), [x1, *conv.parameters()])
+    grads2 = torch.autograd.grad((y2 * g).sum(), [x2, *conv.parameters()])
+    for a, b in zip(grads1, grads2):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("K,back,ahead", [(3, 1, 1), (7, 3, 3), (30, 14, 15), (2, 0, 1)])
+def test_lightconv_window_by_hand(K, back, ahead):
+    # an impulse at input p reaches outputs p - ahead .. p + back, and output p reads it with tap `back`
+    layer = LightConvLayer(1, K, heads=1).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.arange(K, dtype=torch.float64)[None])  # distinct taps
+    taps = torch.softmax(layer.weight.detach()[0], 0)  # (K,)
+    S, p = 50, 20
+    x = torch.zeros(1, S, 1, dtype=torch.float64)
+    x[0, p, 0] = 1.0
+    y, _ = layer(x, torch.ones(1, S, dtype=torch.bool))
+    reached = torch.nonzero(y[0, :, 0]).flatten().tolist()
+    assert reached == list(range(p - ahead, p + back + 1))
+    # y_j = sum_k taps_k x_{j + k - back}: output j reads input p with tap p - j + back
+    for j in reached:
+        assert y[0, j, 0].item() == pytest.approx(taps[p - j + back].item(), rel=1e-6)
+
+
 @pytest.mark.parametrize("length", [1, 2, 5, 51, 52])
 def test_lightconv_short_inputs_and_mask(length):
     conv, x, mask = _lightconv_case([length], (3, 7, 15, 30), 3)
@@ -192,11 +260,13 @@ def _expected_parameters(c: OTSeq2SetConfig) -> int:
     att = D * D + Dh * D + D + D
     z = D + n_ctx * Dh + L
     out = z * V + V if c.bottleneck is None else (V + z) * c.bottleneck + c.bottleneck + V
-    conv = c.lightconv_heads * sum(c.lightconv_kernels) if c.use_lightconv else 0
+    kernels = Dh if c.lightconv_style == "authors" else c.lightconv_heads  # one per channel, or shared heads
+    conv = kernels * sum(c.lightconv_kernels) if c.use_lightconv else 0
     return enc + conv + V * L + att + gru(L + n_ctx * Dh, D) + out
 
 
-@pytest.mark.parametrize("kw", [{}, {"use_lightconv": False}, {"bottleneck": 9}, {"encoder_layers": 1}])
+@pytest.mark.parametrize("kw", [{}, {"use_lightconv": False}, {"bottleneck": 9}, {"encoder_layers": 1},
+                                {"lightconv_style": "heads"}])
 def test_num_parameters_matches_hand_count(kw):
     c = small_config(**kw)
     model = OTSeq2Set(c)
@@ -245,7 +315,6 @@ def test_set_model_never_predicts_pad_bos_eos():
 
 @pytest.mark.parametrize("kw", [{}, {"ot_weight": 0.0}, {"scheme": "first_n"}, {"bottleneck": 6, "use_lightconv": False}])
 def test_compute_loss_backward(kw):
-    pytest.importorskip("losses.set_loss")
     torch.manual_seed(0)
     model = OTSeq2Set(small_config(**kw))
     out = model.compute_loss(make_batch([9, 4, 1]))
@@ -270,7 +339,6 @@ def test_runs_under_cpu_bf16_autocast():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_bf16_autocast_loss():
-    pytest.importorskip("losses.set_loss")
     model = OTSeq2Set(small_config()).cuda()
     batch = make_batch([9, 4, 1])
     batch = SimpleNamespace(**{k: v.cuda() for k, v in vars(batch).items()})

@@ -1,20 +1,30 @@
 """Command line shared by the example scripts.
 
 ``examples/train_*.py`` and ``examples/benchmark.py`` build their parser with
-:func:`train_parser`, turn the arguments into a resolved
-:class:`~xmtc.config.RunConfig` with :func:`config_from_args`, and run their
-``main`` through :func:`run_main`, which turns a user mistake (bad option,
+:func:`train_parser` (or :func:`add_config_args`), turn the arguments into a
+resolved :class:`~xmtc.config.RunConfig` with :func:`config_from_args`, and run
+their ``main`` through :func:`run_main`, which turns a user mistake (bad option,
 missing data, unreadable embeddings file, checkpoint of another model) into
 one line on stderr and exit code 2 instead of a traceback.
+
+Every field of the data / net / train configs is settable: by a named flag made
+from the dataclass field (``--dropout 0.1``, ``--no-amp``, ``--bottleneck none``;
+:func:`add_config_args`) or by ``--set net.dropout=0.1`` (:mod:`xmtc.settings`
+parses the value by the field's type). ``--config run/config.json`` starts from
+a saved run instead of a preset. Later wins: preset < ``--fast`` < ``--config``
+< named flags and ``--set`` in command-line order.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from pathlib import Path
 
-from .config import DATASETS, ConfigError, RunConfig, compose
+from . import settings
+from .config import DATASETS, SECTIONS, VARIANTS, ConfigError, RunConfig, preset, validate
+from .loading import embeddings_path
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -34,6 +44,16 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
 def _non_negative_float(text: str) -> float:
     try:
         v = float(text)
@@ -44,87 +64,222 @@ def _non_negative_float(text: str) -> float:
     return v
 
 
-def _positive_float(text: str) -> float:
-    v = _non_negative_float(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
-    return v
+# --------------------------------------------------------------------------- settings as flags
+#: Named flags whose name is not the field's name in kebab case.
+FLAG_NAMES = {"net.use_lightconv": "lightconv"}
+#: Fields without a named flag (``--set`` reaches them): ``data.name`` is chosen with ``--data``;
+#: ``data.options`` is a dictionary (``--set data.options.n_docs=600``).
+NO_FLAG = {"data.name", "data.options"}
+#: Settings of the set model only: named flags in the scripts that train one.
+SET_MODEL_ONLY = {"net.scheme", "net.ot_weight", "net.empty_weight", "net.ipot_iter"}
+#: Help of the named flags; a field missing here gets its description from its dataclass docstring.
+HELP = {
+    "data.data_dir": "directory with the dataset files (default: $XMTC_DATA, else ./data)",
+    "data.embeddings": "GloVe text file (.txt or .txt.gz): word and label embeddings; sets --embed-dim",
+    "data.max_src_len": "tokens kept per document",
+    "data.max_train_docs": "first N training documents only",
+    "data.max_valid_docs": "first N validation documents only",
+    "data.max_test_docs": "first N test documents only",
+    "data.valid_fraction": "hold-out of the training split for validation (datasets without a dev split)",
+    "net.embed_dim": "word embedding width (a GloVe file sets it to its dimension)",
+    "net.label_embed_dim": "label embedding width (none = --embed-dim)",
+    "net.hidden_size": "GRU width (paper: 512)",
+    "net.encoder_layers": "encoder GRU layers (paper: 2)",
+    "net.dropout": "dropout probability (paper: 0.2)",
+    "net.use_lightconv": "add / drop LightConv (default: on for OTSeq2Set, off for the baselines)",
+    "net.last_stride": "stride of the last LightConv layer (paper: 3; 4 for Wiki10-31K)",
+    "net.bottleneck": "output bottleneck size b (Eq. 10); none = no bottleneck",
+    "net.n_steps": "decoder steps N (none = the largest label set of a training document)",
+    "net.scheme": "bipartite matching scheme (Eq. 11-12)",
+    "net.ot_weight": "λ of Eq. 17 (0 = BM, no OT loss)",
+    "net.empty_weight": "λ_∅, weight of the empty label in the matching loss (Eq. 13; paper: 0.2)",
+    "net.ipot_iter": "IPOT outer iterations (paper: 50)",
+    "net.label_embeddings_from_names": "label embeddings from the GloVe vectors of the label names",
+    "train.epochs": "training epochs",
+    "train.batch_size": "training batch size (the global batch under torchrun)",
+    "train.eval_batch_size": "batch size for validation / test prediction",
+    "train.lr": "learning rate (Adam, cosine annealing over the epochs)",
+    "train.grad_clip": "gradient norm clip (paper: 8)",
+    "train.init_range": "weights drawn from U(-r, r) (paper: 0.1)",
+    "train.seed": "random seed (default 0)",
+    "train.deterministic": "deterministic kernels (torch.use_deterministic_algorithms)",
+    "train.device": "auto (default: CUDA when present), cpu, cuda, cuda:1, ...",
+    "train.amp": "bf16 autocast on CUDA (ignored on CPU)",
+    "train.num_workers": "DataLoader worker processes (default 0)",
+    "train.bucket": "batch documents of similar length (less padding)",
+    "train.log_every": "batches between progress updates",
+    "train.threads": "CPU threads for torch (default 1; none = torch's default)",
+}
+#: Placeholders of named flags clearer than their type's (``settings.metavar``).
+METAVARS = {"data.data_dir": "DIR", "data.embeddings": "PATH", "net.scheme": "{all,first_n}", "train.device": "DEVICE"}
+_GROUPS = {"data": "data", "net": "model", "train": "training"}
+PRECEDENCE = ("Settings apply in this order, later wins: the preset of --data (paper Table 2 or ours), its --fast "
+              "changes, the saved run of --config (instead of --data/--fast), then the named flags and --set in "
+              "command-line order.")
 
 
-def add_data_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("data")
-    g.add_argument("--data", required=True, choices=DATASETS,
+def _docstring_help(cls) -> dict[str, str]:
+    """``field -> description`` from a config dataclass's ``name, other : description`` lines."""
+    out: dict[str, str] = {}
+    names: list[str] = []
+    for line in (inspect.getdoc(cls) or "").splitlines():
+        head, sep, text = line.partition(" : ")
+        if sep and not line.startswith(" ") and all(n.strip().isidentifier() for n in head.split(",")):
+            names = [n.strip() for n in head.split(",")]
+            for n in names:
+                out[n] = text.strip()
+        elif line.startswith(" ") and names:
+            for n in names:
+                out[n] += " " + line.strip()
+        else:
+            names = []
+    return {k: v.replace("``", "") for k, v in out.items()}
+
+
+def flag_of(key: str) -> str:
+    """The named flag of ``section.field`` (``net.dropout`` -> ``--dropout``)."""
+    return "--" + FLAG_NAMES.get(key, key.split(".", 1)[1]).replace("_", "-")
+
+
+class _Assign(argparse.Action):
+    """A named flag: parse its value as its field's type and record ``(key, value)`` in ``settings``."""
+
+    def __init__(self, option_strings, dest, key: str, **kw):
+        self.key = key
+        super().__init__(option_strings, dest, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if self.nargs == 0:  # --amp / --no-amp
+            values = not option_string.startswith("--no-")
+        else:
+            try:
+                values = settings.parse_value(self.key, values)
+            except ConfigError as e:
+                raise argparse.ArgumentError(self, str(e)) from None
+        namespace.settings = [*(getattr(namespace, "settings", None) or []), (self.key, values)]
+
+
+class _SetAction(argparse.Action):
+    """``--set section.field=value``: any field, parsed by its type."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            pair = settings.parse_assignment(values)
+        except ConfigError as e:
+            raise argparse.ArgumentError(self, str(e)) from None
+        namespace.settings = [*(getattr(namespace, "settings", None) or []), pair]
+
+
+def named_flags(model: str | None) -> dict[str, str]:
+    """``flag -> key`` of the named flags a script for ``model`` has (``None``: any model)."""
+    out = {}
+    for key in settings.keys():
+        if key in NO_FLAG or (key in SET_MODEL_ONLY and model not in (None, "otseq2set")):
+            continue
+        out[flag_of(key)] = key
+    return out
+
+
+def add_config_args(p: argparse.ArgumentParser, model: str | None, *, reserved: tuple[str, ...] = ()) -> None:
+    """``--data``, ``--fast``, ``--config``, ``--set`` and a named flag for every config field.
+
+    The named flags are made from the dataclasses (:mod:`xmtc.settings`): a new field
+    gets a flag ``--field-name`` (unless that name is taken, e.g. by ``reserved``,
+    a script's own flags), typed by its annotation; ``--set`` reaches every field.
+    """
+    g = p.add_argument_group("configuration", PRECEDENCE)
+    g.add_argument("--data", choices=DATASETS,
                    help="dataset; its preset is the paper's Table 2 or ours (xmtc/config.py)")
-    g.add_argument("--data-dir", help="directory with the dataset files (default: $XMTC_DATA, else ./data)")
-    g.add_argument("--embeddings", metavar="PATH", help="GloVe text file (.txt or .txt.gz): word and label embeddings")
-    g.add_argument("--max-src-len", type=_positive_int, help="tokens kept per document")
-    g.add_argument("--max-train-docs", type=_positive_int, metavar="N", help="first N training documents only")
-    g.add_argument("--max-valid-docs", type=_positive_int, metavar="N", help="first N validation documents only")
-    g.add_argument("--max-test-docs", type=_positive_int, metavar="N", help="first N test documents only")
-
-
-def add_train_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("training")
-    g.add_argument("--fast", action="store_true", help="small preset that finishes in minutes on a CPU")
-    g.add_argument("--epochs", type=_positive_int)
-    g.add_argument("--batch-size", type=_positive_int)
-    g.add_argument("--lr", type=_positive_float, help="learning rate")
-    g.add_argument("--seed", type=int, help="random seed (default 0)")
-    g.add_argument("--deterministic", action="store_true", default=None,
-                   help="deterministic kernels (torch.use_deterministic_algorithms)")
-    g.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
-    g.add_argument("--num-workers", type=int, help="DataLoader worker processes (default 0)")
-    g.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default 1)")
-
-
-def add_model_args(p: argparse.ArgumentParser, model: str | None) -> None:
-    g = p.add_argument_group("model")
-    g.add_argument("--hidden-size", type=_positive_int, help="GRU width (paper: 512)")
-    g.add_argument("--n-steps", type=_positive_int, metavar="N", help="decoder steps (default: max labels/doc)")
-    lc = g.add_mutually_exclusive_group()
-    lc.add_argument("--no-lightconv", dest="lightconv", action="store_false", default=None, help="drop LightConv")
-    lc.add_argument("--lightconv", dest="lightconv", action="store_true", help="add LightConv (e.g. Seq2Seq+LC)")
-    if model in (None, "otseq2set"):
-        g.add_argument("--scheme", choices=("all", "first_n"), help="bipartite matching scheme (Eq. 11-12)")
-        g.add_argument("--ot-weight", type=_non_negative_float, help="λ of Eq. 17 (0 = BM, no OT loss)")
+    g.add_argument("--fast", action="store_true", default=None,
+                   help="small preset that finishes in minutes on a CPU (= --preset fast)")
+    g.add_argument("--preset", choices=list(VARIANTS), default=None, dest="variant",
+                   help="a variant of the dataset's preset: fast (minutes on a CPU) or cpu (the full data "
+                        "sized for a 2-core CPU: eurlex57k, reuters)")
+    g.add_argument("--config", metavar="PATH",
+                   help="re-run a saved run: its config.json (or run directory); flags given with it override it")
+    g.add_argument("--set", action=_SetAction, dest="settings", metavar="SECTION.FIELD=VALUE", default=[],
+                   help="set any field of the data / net / train config, e.g. --set net.dropout=0.1 "
+                        "(repeatable; 'none' for None, 3,7,15 for a tuple, data.options.KEY=VALUE for an option); "
+                        "the keys are those in [brackets] below")
+    taken = set(reserved) | {"--data", "--fast", "--preset", "--config", "--set", "--help"}
+    docs = {s: _docstring_help(cls) for s, cls in SECTIONS.items()}
+    groups = {s: p.add_argument_group(f"{_GROUPS.get(s, s)} settings [{s}.*]") for s in SECTIONS}
+    for flag, key in named_flags(model).items():
+        if flag in taken:
+            continue
+        taken.add(flag)
+        section, name = key.split(".")
+        tp = settings.field_type(key)
+        text = HELP.get(key) or docs[section].get(name, "") or settings.describe(tp)
+        help_ = f"{text} [{key}]".replace("%", "%%")
+        base, optional = settings._base(tp)
+        if base is bool:  # --amp / --no-amp (None, where allowed, by --set)
+            groups[section].add_argument(flag, "--no-" + flag[2:], action=_Assign, key=key, nargs=0,
+                                         dest=f"flag_{section}_{name}", help=help_)
+        else:
+            groups[section].add_argument(flag, action=_Assign, key=key, dest=f"flag_{section}_{name}", help=help_,
+                                         metavar=METAVARS.get(key) or settings.metavar(tp))
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run directory")
-    g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<model>-<data>[-fast])")
+    g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<model>-<data>[-<variant>])")
     g.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     g.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds a run")
+
+
+def add_progress_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("progress")
+    g.add_argument("--progress", choices=("auto", "bars", "lines"), default="auto",
+                   help="bars: rich progress bars; lines: a plain line at intervals, for log files "
+                        "(nohup, cluster jobs); auto (default): bars on a terminal, else lines")
+    g.add_argument("--log-interval", type=_non_negative_float, default=60.0, metavar="SECONDS",
+                   help="with lines: a progress line at least this often while training or predicting (default 60)")
+    g.add_argument("--log-batches", type=_non_negative_int, default=0, metavar="K",
+                   help="with lines: also a line every K batches (default 0: by time only)")
 
 
 def train_parser(model: str, description: str) -> argparse.ArgumentParser:
     """The parser of ``examples/train_<model>.py``."""
     p = OneLineParser(prog=f"train_{model}.py", description=description)
-    add_data_args(p)
-    add_model_args(p, model)
-    add_train_args(p)
+    add_config_args(p, model, reserved=("--out", "--resume", "--overwrite", "--progress", "--log-interval",
+                                        "--log-batches"))
     add_run_args(p)
+    add_progress_args(p)
     return p
 
 
-def overrides_from_args(args: argparse.Namespace) -> dict:
-    """Config overrides from parsed arguments (``None`` = not given)."""
-    a = vars(args)
-    return {
-        "data": {"data_dir": a.get("data_dir"), "embeddings": a.get("embeddings"), "max_src_len": a.get("max_src_len"),
-                 "max_train_docs": a.get("max_train_docs"), "max_valid_docs": a.get("max_valid_docs"),
-                 "max_test_docs": a.get("max_test_docs")},
-        "net": {"hidden_size": a.get("hidden_size"), "n_steps": a.get("n_steps"), "use_lightconv": a.get("lightconv"),
-                "scheme": a.get("scheme"), "ot_weight": a.get("ot_weight")},
-        "train": {"epochs": a.get("epochs"), "batch_size": a.get("batch_size"), "lr": a.get("lr"),
-                  "seed": a.get("seed"), "deterministic": a.get("deterministic"), "device": a.get("device"),
-                  "num_workers": a.get("num_workers"), "threads": a.get("threads")},
-    }
+def config_from_args(args: argparse.Namespace, model: str, *, other_model: bool = False) -> RunConfig:
+    """The resolved config of parsed arguments, inputs checked.
 
-
-def config_from_args(args: argparse.Namespace, model: str) -> RunConfig:
-    """Preset of ``--data`` (+ ``--fast``) + the given options -> resolved config, inputs checked."""
-    cfg = compose(args.data, model=model, fast=args.fast, overrides=overrides_from_args(args))
-    cfg.out = args.out or str(Path("runs") / f"{model}-{args.data}{'-fast' if args.fast else ''}")
+    Preset of ``--data`` (+ ``--fast``), or the saved run of ``--config``; then the
+    named flags and ``--set`` in command-line order; then ``--out``. With
+    ``other_model=False`` a ``--config`` of another model is an error.
+    """
+    if getattr(args, "config", None):
+        cfg = settings.read_config(args.config)
+        if args.data is not None and args.data != cfg.preset:
+            raise ConfigError(f"--data {args.data} with --config of a {cfg.preset} run; drop --data "
+                              f"(--set data.FIELD=VALUE changes the saved data settings)")
+        if args.fast is not None and args.fast != cfg.fast:
+            raise ConfigError("--fast with --config of a run without it; drop --fast")
+        if getattr(args, "variant", None) is not None and args.variant != cfg.variant:
+            raise ConfigError(f"--preset {args.variant} with --config of a run of preset {cfg.variant or 'default'}; "
+                              f"drop --preset")
+        if cfg.model != model and not other_model:
+            raise ConfigError(f"--config holds a {cfg.model} run, not {model}; use train_{cfg.model}.py")
+        cfg.model = model
+    elif args.data is None:
+        raise ConfigError("give --data NAME (a preset) or --config PATH (a saved run)")
+    else:
+        cfg = preset(args.data, model=model, fast=bool(args.fast), variant=getattr(args, "variant", None))
+    for key, value in getattr(args, "settings", None) or []:
+        settings.assign(cfg, key, value)
+    if getattr(args, "out", None):
+        cfg.out = str(args.out)
+    if cfg.out is None:
+        cfg.out = str(Path("runs") / f"{model}-{cfg.preset}{f'-{cfg.variant}' if cfg.variant else ''}")
+    validate(cfg)
     check_inputs(cfg)
     return cfg
 
@@ -135,9 +290,9 @@ def check_inputs(cfg: RunConfig) -> None:
     if d.data_dir is not None and d.name != "synthetic" and not Path(d.data_dir).is_dir():
         raise ConfigError(f"data directory {d.data_dir} does not exist")
     if d.embeddings is not None:
-        path = Path(d.embeddings)
+        path = embeddings_path(cfg)
         if not path.is_file():
-            raise ConfigError(f"embeddings file {path} not found")
+            raise ConfigError(f"embeddings file {d.embeddings} not found (looked as given and in the data directory)")
         try:
             with open(path, "rb") as f:
                 f.read(1)

@@ -12,10 +12,15 @@ its defaults (DESIGN.md §5, minGPT's ``get_config``):
 
 :data:`PRESETS` holds Table 2 of the paper (DESIGN.md §2) for Eurlex-4K,
 Wiki10-31K, AmazonCat-13K and Amazon-670K, and our settings for EURLEX57K,
-Reuters-21578 and the synthetic set; :data:`FAST` holds, per dataset, the
-changes of the ``--fast`` preset (minutes on a laptop CPU). :func:`compose`
-applies preset, fast preset and command-line overrides, in that order, and
-returns the resolved config that scripts print and save as ``config.json``.
+Reuters-21578 and the synthetic set. :data:`VARIANTS` holds, per dataset, the
+changes of each variant of its preset: ``fast`` (:data:`FAST`, minutes on a
+laptop CPU) and ``cpu`` (:data:`CPU`, the full data sized for a 2-core CPU:
+EURLEX57K and Reuters). :func:`compose`
+applies preset, variant and overrides, in that order, and returns the
+resolved config that scripts print and save as ``config.json``; the scripts'
+command line reaches every field by its key (``--set net.dropout=0.1``, named
+flags, a saved ``config.json``) through :mod:`xmtc.settings`. :data:`LIMITS`
+holds the allowed range of each field, checked by :func:`validate`.
 
 Reuters-21578 (our choice, not in the paper): ``N = 15`` (the largest label
 set of a ModApte training document; ``n_steps=None`` reads it from the data),
@@ -28,6 +33,7 @@ and ``all`` lets the model place a label at any step), the rest as Eurlex-4K.
 from __future__ import annotations
 
 import copy
+from typing import Literal
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 
 #: Model names the engine knows (``xmtc.engine.MODELS``).
@@ -82,6 +88,9 @@ class NetConfig:
     ipot_iter : IPOT outer iterations (50).
     label_embeddings_from_names : initialise label embeddings from the GloVe vectors of
         the label names (off for Amazon-670K, whose label names are item ids).
+    dropout_sites, lightconv_style, empty_init : where the authors' code and this
+        toolkit's first version differ (``models.backbone.BackboneConfig``,
+        ``docs/fidelity.md``); the defaults are the authors'.
     """
 
     embed_dim: int = 300
@@ -98,6 +107,9 @@ class NetConfig:
     empty_weight: float = 0.2
     ipot_iter: int = 50
     label_embeddings_from_names: bool = True
+    dropout_sites: Literal["authors", "all"] = "authors"
+    lightconv_style: Literal["authors", "heads"] = "authors"
+    empty_init: Literal["zero", "uniform"] = "zero"
 
 
 @dataclass
@@ -112,7 +124,8 @@ class TrainConfig:
         only on (seed, epoch), so a resumed run replays the same batches.
     deterministic : ``torch.use_deterministic_algorithms(True)`` (slower on CUDA).
     device : ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
-    amp : bf16 autocast on CUDA (ignored on CPU).
+    amp : bf16 autocast on CUDA (ignored on CPU). Off by default: the authors train in
+        float32, and under bf16 near-ties of the student-forced argmax go to id 0 (∅).
     num_workers : DataLoader workers (0: load in the main process, deterministic).
     bucket : batch documents of similar length (less padding, same epoch order for a seed).
     log_every : batches between progress updates.
@@ -130,11 +143,15 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"
-    amp: bool = True
+    amp: bool = False
     num_workers: int = 0
     bucket: bool = True
     log_every: int = 1
     threads: int | None = 1
+
+
+#: The three parts of a run's config, by the section name of their keys (``net.dropout``).
+SECTIONS: dict[str, type] = {"data": DataConfig, "net": NetConfig, "train": TrainConfig}
 
 
 @dataclass
@@ -143,11 +160,16 @@ class RunConfig:
 
     model: str = "otseq2set"
     preset: str = "synthetic"
-    fast: bool = False
+    variant: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     net: NetConfig = field(default_factory=NetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     out: str | None = None
+
+    @property
+    def fast(self) -> bool:
+        """The ``--fast`` variant (``variant == "fast"``)."""
+        return self.variant == "fast"
 
     def to_dict(self) -> dict:
         """Plain nested dict (JSON-ready, checkpoint-safe)."""
@@ -157,11 +179,10 @@ class RunConfig:
     def from_dict(cls, d: dict) -> "RunConfig":
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
         d = dict(d)
-        parts = {"data": DataConfig, "net": NetConfig, "train": TrainConfig}
         kwargs = {}
         for k, v in d.items():
-            if k in parts:
-                kwargs[k] = _build(parts[k], v)
+            if k in SECTIONS:
+                kwargs[k] = _build(SECTIONS[k], v)
             else:
                 kwargs[k] = v
         return _build(cls, kwargs)
@@ -198,7 +219,8 @@ PRESETS: dict[str, dict] = {
     },
     "amazon670k": {
         "data": {"max_src_len": 500},
-        "net": {"n_steps": 7, "use_lightconv": False, "bottleneck": 512, "scheme": "all",
+        # the authors' final Amazon-670K config: no LightConv and λ = 0 (config/OTSeq2Set.json)
+        "net": {"n_steps": 7, "use_lightconv": False, "bottleneck": 512, "scheme": "all", "ot_weight": 0.0,
                 "label_embed_dim": 100, "label_embeddings_from_names": False},
         "train": {"epochs": 20, "batch_size": 64, "lr": 5e-4},
     },
@@ -234,7 +256,13 @@ FAST: dict[str, dict] = {
     "wiki10": _FAST_BIG,
     "amazoncat": _FAST_BIG,
     "amazon670k": _FAST_BIG,
-    "eurlex57k": _FAST_BIG,
+    # 6,000 documents x 2 epochs of 128 tokens: more documents and shorter texts learn more per
+    # minute than 4,000 x 3 of 256 (23.6 micro-F1 in 40 min before the CPU speed-up)
+    "eurlex57k": {
+        "data": {"max_src_len": 128, "max_train_docs": 6000, "max_valid_docs": 500, "max_test_docs": 1000},
+        "net": {"embed_dim": 64, "hidden_size": 128, "ipot_iter": 20},
+        "train": {"epochs": 2, "batch_size": 32, "lr": 2e-3},
+    },
     "reuters": {
         "data": {"max_src_len": 100},
         "net": {"embed_dim": 64, "hidden_size": 96, "encoder_layers": 1, "ipot_iter": 20},
@@ -248,6 +276,35 @@ FAST: dict[str, dict] = {
         "train": {"epochs": 15, "batch_size": 32, "lr": 5e-3},
     },
 }
+
+
+# ``--preset cpu``: the full data, sized for this project's 2-core CPU machines (one model
+# trains in at most ~3 hours on one thread; continue across sessions with --resume).
+CPU: dict[str, dict] = {
+    # EURLEX57K: all 45,000 training documents, the release's dev split for model selection, all
+    # 6,000 test documents. 200 tokens: the text starts with title, header and recitals, which
+    # Chalkidis et al. (2019) found enough for EURLEX57K (BIGRU-ATT on title + recitals within
+    # 0.3 micro-F1 of the full text); the encoder's cost is linear in them. GloVe 6B 50-d (the
+    # shared subset), hidden 128: the fast benchmark shape, 25 (OTSeq2Set) to 45 (MLC2Seq)
+    # documents/s on one thread (benchmarks/cpu_step.py). 5 epochs of cosine annealing: an
+    # OTSeq2Set epoch takes ~30 min, so ~2.5-3 h per model.
+    "eurlex57k": {
+        "data": {"max_src_len": 200, "embeddings": "glove.6B.50d.subset.txt.gz"},
+        "net": {"hidden_size": 128},
+        "train": {"epochs": 5, "batch_size": 32, "lr": 1e-3},
+    },
+    # Reuters-21578: the full ModApte training split (7,770; 10% held out for validation),
+    # GloVe 50-d, 200 tokens (the median document has 94), hidden 128, 8 epochs: ~15-20 min
+    # per model on one thread.
+    "reuters": {
+        "data": {"max_src_len": 200, "embeddings": "glove.6B.50d.subset.txt.gz"},
+        "net": {"hidden_size": 128},
+        "train": {"epochs": 8, "batch_size": 32, "lr": 1e-3},
+    },
+}
+
+#: The variants of the presets, by the name ``--preset`` takes.
+VARIANTS: dict[str, dict[str, dict]] = {"fast": FAST, "cpu": CPU}
 
 
 def _apply(cfg: RunConfig, overrides: dict, where: str) -> None:
@@ -264,32 +321,45 @@ def _apply(cfg: RunConfig, overrides: dict, where: str) -> None:
             setattr(target, k, copy.deepcopy(v))
 
 
-def preset(name: str, *, model: str = "otseq2set", fast: bool = False) -> RunConfig:
-    """The preset of a dataset (Table 2 or ours), optionally with its ``--fast`` changes."""
+def preset(name: str, *, model: str = "otseq2set", fast: bool = False, variant: str | None = None) -> RunConfig:
+    """The preset of a dataset (Table 2 or ours), optionally with the changes of a variant.
+
+    ``variant``: ``"fast"`` or ``"cpu"`` (:data:`VARIANTS`); ``fast=True`` is ``variant="fast"``.
+    """
     if name not in PRESETS:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if model not in MODEL_NAMES:
         raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}")
-    cfg = RunConfig(model=model, preset=name, fast=fast, data=DataConfig(name=name))
-    _apply(cfg, PRESETS[name], f"preset {name}")
     if fast:
-        _apply(cfg, FAST[name], f"fast preset {name}")
+        if variant not in (None, "fast"):
+            raise ConfigError(f"--fast and --preset {variant} exclude each other")
+        variant = "fast"
+    if variant is not None:
+        if variant not in VARIANTS:
+            raise ConfigError(f"unknown preset variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+        if name not in VARIANTS[variant]:
+            has = [d for d in DATASETS if d in VARIANTS[variant]]
+            raise ConfigError(f"no {variant} preset for {name}; it exists for {', '.join(has)}")
+    cfg = RunConfig(model=model, preset=name, variant=variant, data=DataConfig(name=name))
+    _apply(cfg, PRESETS[name], f"preset {name}")
+    if variant is not None:
+        _apply(cfg, VARIANTS[variant][name], f"{variant} preset {name}")
     return cfg
 
 
-def compose(name: str, *, model: str = "otseq2set", fast: bool = False,
+def compose(name: str, *, model: str = "otseq2set", fast: bool = False, variant: str | None = None,
             overrides: dict | None = None) -> RunConfig:
-    """Preset + fast preset + overrides -> the resolved, validated :class:`RunConfig`.
+    """Preset + variant + overrides -> the resolved, validated :class:`RunConfig`.
 
     Parameters
     ----------
     name : dataset preset name.
     model : one of :data:`MODEL_NAMES`.
-    fast : apply the ``--fast`` changes.
+    fast, variant : apply the changes of the ``--fast`` (or another) variant.
     overrides : ``{"data": {...}, "net": {...}, "train": {...}, "out": ...}``;
         ``None`` values are ignored (an option the user did not give).
     """
-    cfg = preset(name, model=model, fast=fast)
+    cfg = preset(name, model=model, fast=fast, variant=variant)
     overrides = dict(overrides or {})
     if "out" in overrides:
         out = overrides.pop("out")
@@ -301,28 +371,62 @@ def compose(name: str, *, model: str = "otseq2set", fast: bool = False,
     return cfg
 
 
+def _at_least(lo):
+    return (lambda v: v is None or v >= lo), f">= {lo}"
+
+
+def _above(lo):
+    return (lambda v: v is None or v > lo), f"> {lo}"
+
+
+def _fraction():
+    return (lambda v: 0 <= v < 1), "in [0, 1)"
+
+
+#: One-field limits, ``section.field -> (test, what is allowed)``; ``None`` passes where a
+#: field allows it. :func:`validate` checks them all; the command line checks each value as
+#: it parses it, so the error names the flag (``xmtc.settings``).
+LIMITS: dict[str, tuple] = {
+    "data.max_src_len": _at_least(1),
+    "data.max_train_docs": _at_least(1),
+    "data.max_valid_docs": _at_least(1),
+    "data.max_test_docs": _at_least(1),
+    "data.valid_fraction": _fraction(),
+    "net.embed_dim": _at_least(1),
+    "net.label_embed_dim": _at_least(1),
+    "net.hidden_size": _at_least(1),
+    "net.encoder_layers": _at_least(1),
+    "net.dropout": _fraction(),
+    "net.last_stride": _at_least(1),
+    "net.bottleneck": _at_least(1),
+    "net.n_steps": _at_least(1),
+    "net.scheme": ((lambda v: v in ("all", "first_n")), "'all' or 'first_n'"),
+    "net.ot_weight": _at_least(0),
+    "net.empty_weight": _at_least(0),
+    "net.ipot_iter": _at_least(1),
+    "train.epochs": _at_least(1),
+    "train.batch_size": _at_least(1),
+    "train.eval_batch_size": _at_least(1),
+    "train.lr": _above(0),
+    "train.grad_clip": _above(0),
+    "train.init_range": _at_least(0),
+    "train.num_workers": _at_least(0),
+    "train.log_every": _at_least(1),
+    "train.threads": _at_least(1),
+}
+
+
+def check_limit(key: str, value) -> None:
+    """Raise :class:`ConfigError` if ``value`` is outside :data:`LIMITS` for ``key`` (``section.field``)."""
+    test, allowed = LIMITS.get(key, (None, ""))
+    if test is not None and not test(value):
+        raise ConfigError(f"{key} must be {allowed}, got {value!r}")
+
+
 def validate(cfg: RunConfig) -> None:
     """Raise :class:`ConfigError` (one line) on an impossible setting."""
-    t, n, d = cfg.train, cfg.net, cfg.data
-    checks = [
-        (t.epochs >= 1, f"epochs must be >= 1, got {t.epochs}"),
-        (t.batch_size >= 1, f"batch size must be >= 1, got {t.batch_size}"),
-        (t.eval_batch_size >= 1, f"eval batch size must be >= 1, got {t.eval_batch_size}"),
-        (t.lr > 0, f"learning rate must be > 0, got {t.lr}"),
-        (t.grad_clip > 0, f"gradient clip must be > 0, got {t.grad_clip}"),
-        (t.num_workers >= 0, f"num_workers must be >= 0, got {t.num_workers}"),
-        (n.scheme in ("all", "first_n"), f"scheme must be 'all' or 'first_n', got {n.scheme!r}"),
-        (n.ot_weight >= 0, f"OT weight must be >= 0, got {n.ot_weight}"),
-        (n.n_steps is None or n.n_steps >= 1, f"n_steps must be >= 1, got {n.n_steps}"),
-        (n.hidden_size >= 1 and n.embed_dim >= 1, "hidden_size and embed_dim must be >= 1"),
-        (d.max_src_len is None or d.max_src_len >= 1, f"max_src_len must be >= 1, got {d.max_src_len}"),
-        (0 <= d.valid_fraction < 1, f"valid_fraction must be in [0, 1), got {d.valid_fraction}"),
-    ]
-    for name in ("max_train_docs", "max_valid_docs", "max_test_docs"):
-        v = getattr(d, name)
-        checks.append((v is None or v >= 1, f"{name} must be >= 1, got {v}"))
-    for ok, msg in checks:
-        if not ok:
-            raise ConfigError(msg)
+    for key in LIMITS:
+        section, name = key.split(".")
+        check_limit(key, getattr(getattr(cfg, section), name))
     if cfg.model not in MODEL_NAMES:
         raise ConfigError(f"unknown model {cfg.model!r}; choose one of {', '.join(MODEL_NAMES)}")

@@ -65,10 +65,18 @@ class ShardedBatchSampler(torch.utils.data.Sampler):
 
     All ranks iterate the same global batches (same seed and epoch), so the
     global batch of a K-process run is the batch of a 1-process run.
+
+    A global batch with fewer documents than ranks leaves some ranks without a
+    share. In evaluation such a rank just skips it (predictions are gathered
+    at the end). In training (``drop_short=True``) every rank must take part
+    in every step's gradient all-reduce, so such a batch is left out on every
+    rank: at most ``world_size - 1`` documents of an epoch, in a batch the
+    seeded order makes different each epoch.
     """
 
-    def __init__(self, batch_sampler, rank: int = 0, world_size: int = 1):
+    def __init__(self, batch_sampler, rank: int = 0, world_size: int = 1, drop_short: bool = False):
         self.batch_sampler, self.rank, self.world_size = batch_sampler, rank, world_size
+        self.drop_short = drop_short
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.batch_sampler, "set_epoch"):
@@ -76,11 +84,15 @@ class ShardedBatchSampler(torch.utils.data.Sampler):
 
     def __iter__(self):
         for batch in self.batch_sampler:
+            if self.drop_short and len(batch) < self.world_size:
+                continue  # the same decision on every rank: the ranks stay in step
             part = list(batch)[self.rank :: self.world_size]
             if part:
                 yield part
 
     def __len__(self) -> int:
+        if self.drop_short:
+            return sum(1 for batch in self.batch_sampler if len(batch) >= self.world_size)
         return len(self.batch_sampler)
 
 

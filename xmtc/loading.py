@@ -74,6 +74,23 @@ class Embeddings:
     label_coverage: str
 
 
+def embeddings_path(cfg: RunConfig) -> Path | None:
+    """``cfg.data.embeddings`` as a path: as given if it exists, else the same name in the data directory.
+
+    So a preset can name ``glove.6B.50d.subset.txt.gz`` and find it beside the dataset files
+    (``--data-dir``, else ``$XMTC_DATA``, else ``./data``). ``None`` when no file is configured.
+    """
+    if not cfg.data.embeddings:
+        return None
+    path = Path(cfg.data.embeddings)
+    if path.exists() or path.is_absolute():
+        return path
+    from .datasets import resolve_data_dir
+
+    in_data_dir = resolve_data_dir(cfg.data.data_dir) / path
+    return in_data_dir if in_data_dir.exists() else path
+
+
 def load_embeddings(cfg: RunConfig, dataset) -> Embeddings | None:
     """Read ``cfg.data.embeddings`` (GloVe text) for the dataset's words and label names.
 
@@ -81,13 +98,13 @@ def load_embeddings(cfg: RunConfig, dataset) -> Embeddings | None:
     (and ``label_embed_dim`` when label vectors come from GloVe) to the file's
     dimension so that ``config.json`` shows what was run.
     """
-    path = cfg.data.embeddings
-    if not path:
+    path = embeddings_path(cfg)
+    if path is None:
         return None
     from .embeddings import dataset_label_embeddings, glove_words_for, input_embeddings, read_glove
 
     if not Path(path).is_file():
-        raise FileNotFoundError(f"embeddings file {path} not found")
+        raise FileNotFoundError(f"embeddings file {path} not found (nor in the data directory)")
     glove = read_glove(path, glove_words_for(dataset))
     if len(glove) == 0:
         from .datasets import DataError
@@ -162,12 +179,12 @@ def make_loader(dataset, split: str, train_cfg: TrainConfig, *, label_order: str
         sampler = _LengthSortedBatches(lengths, train_cfg.eval_batch_size)
     dist = dist or DistContext()
     if dist.active:
-        sampler = ShardedBatchSampler(sampler, dist.rank, dist.world_size)
+        sampler = ShardedBatchSampler(sampler, dist.rank, dist.world_size, drop_short=train)
     return torch.utils.data.DataLoader(
         ds, batch_sampler=sampler, collate_fn=collate, num_workers=train_cfg.num_workers,
         generator=torch.Generator().manual_seed(seed),  # never touch the global RNG
     )
 
 
-__all__ = ["Embeddings", "load_data", "load_embeddings", "make_loader", "max_labels", "targets_truncated",
+__all__ = ["Embeddings", "embeddings_path", "load_data", "load_embeddings", "make_loader", "max_labels", "targets_truncated",
            "truncate_targets"]

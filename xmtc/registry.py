@@ -42,7 +42,8 @@ def model_config(cfg: RunConfig, dataset):
         vocab_size=len(dataset.vocab), n_labels=dataset.n_labels, embed_dim=n.embed_dim,
         label_embed_dim=n.label_embed_dim or n.embed_dim, hidden_size=n.hidden_size,
         encoder_layers=n.encoder_layers, dropout=n.dropout, last_stride=n.last_stride,
-        bottleneck=n.bottleneck, init_range=cfg.train.init_range,
+        bottleneck=n.bottleneck, init_range=cfg.train.init_range, dropout_sites=n.dropout_sites,
+        lightconv_style=n.lightconv_style, empty_init=n.empty_init,
     )
     if n.use_lightconv is not None:
         common["use_lightconv"] = n.use_lightconv
@@ -69,7 +70,9 @@ def model_from_checkpoint(state: dict) -> nn.Module:
     if name not in registry:
         raise checkpoint.CheckpointError(f"checkpoint holds an unknown model type {name!r}")
     model_cls, config_cls = registry[name]
-    mc = dict(state["model_config"])
+    from models import BackboneConfig
+
+    mc = {**BackboneConfig.LEGACY_CHOICES, **state["model_config"]}  # older checkpoints lack the switches
     if "lightconv_kernels" in mc:
         mc["lightconv_kernels"] = tuple(mc["lightconv_kernels"])
     model = model_cls(config_cls(**mc))

@@ -1,0 +1,85 @@
+"""The README's results tables are generated from the committed run records, with the right commands."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from xmtc import cli, results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _metrics(f1: float, finished: bool = True) -> dict:
+    epoch = {"epoch": 1, "train": {"docs": 1000, "time_s": 50.0, "docs_per_s": 20.0}, "valid": {"micro_f1": f1}}
+    m = {"epochs": [epoch, {**epoch, "epoch": 2}], "best": {"epoch": 2, "micro_f1": f1},
+         "epochs_run": 2, "train_time_s": 4000.0}
+    if finished:
+        m["test"] = {"micro_precision": 0.6, "micro_recall": 0.5, "micro_f1": f1, "macro_f1": 0.2, "p@1": 0.8,
+                     "p@5": 0.5, "ndcg@5": 0.7, "mean_predicted_labels": 4.5, "mean_gold_labels": 5.07}
+    return m
+
+
+def _write(root: Path, name: str, metrics: dict, epochs: int = 5):
+    d = root / "eurlex57k" / name
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"variant": "cpu", "train": {"epochs": epochs}}))
+    (d / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_table_rows_commands_and_runs_in_progress(tmp_path):
+    _write(tmp_path, "otseq2set", _metrics(0.6543))
+    _write(tmp_path, "bm", _metrics(0.61, finished=False))
+    runs = results.collect(tmp_path, "eurlex57k")
+    assert [r.name for r in runs] == ["bm", "otseq2set"]  # RUNS order
+    table = results.markdown(runs, "eurlex57k")
+    row = [ln for ln in table.splitlines() if ln.startswith("| OTSeq2Set")][0]
+    assert row == ("| OTSeq2Set (BM+OT+LC) | 60.00 | 50.00 | 65.43 | 20.00 | 80.00 | 50.00 | 70.00 | 4.50 / 5.07 "
+                   "| 2 | 2 | 1 h 07 min | 20.0 |")
+    assert "python examples/train_otseq2set.py --data eurlex57k --preset cpu --data-dir ../shared/data " \
+           "--ot-weight 0 --no-lightconv --out runs/eurlex57k/bm" in table
+    assert "In progress (continued with `--resume`): BM 2/5 epochs." in table
+    assert not any(ln.startswith("| BM |") for ln in table.splitlines())
+
+
+def test_unknown_run_directory_is_an_error(tmp_path):
+    (tmp_path / "eurlex57k" / "bert").mkdir(parents=True)
+    with pytest.raises(ValueError, match="unknown run directories bert"):
+        results.collect(tmp_path, "eurlex57k")
+
+
+def test_replace_block_keeps_the_rest():
+    begin, end = results.markers("eurlex57k")
+    text = f"intro\n{begin}\nold\n{end}\noutro\n"
+    assert results.replace_block(text, "eurlex57k", "new") == f"intro\n{begin}\nnew\n{end}\noutro\n"
+    with pytest.raises(ValueError, match="block"):
+        results.replace_block("no markers", "eurlex57k", "new")
+
+
+@pytest.mark.parametrize("dataset", ["eurlex57k"])
+def test_readme_table_equals_the_committed_metrics(dataset):
+    runs = results.collect(ROOT / "results", dataset)
+    begin, end = results.markers(dataset)
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(begin, 1)[1].split(end, 1)[0].strip()
+    assert block == results.markdown(runs, dataset)
+
+
+@pytest.mark.parametrize("dataset", ["eurlex57k"])
+def test_committed_configs_are_what_their_commands_resolve_to(dataset, monkeypatch):
+    monkeypatch.setenv("XMTC_DATA", str(ROOT.parent / "shared" / "data"))
+    for run in results.collect(ROOT / "results", dataset):
+        argv = shlex.split(results.command(dataset, run.config.get("variant"), run.name))[2:]
+        model = results.RUNS[run.name][1]
+        args = cli.train_parser(model, "test").parse_args(argv)
+        resolved = cli.config_from_args(args, model).to_dict()
+        saved = run.config
+        # set at run time or by the machine: the run directory, and the GloVe file's dimension
+        resolved["out"], resolved["data"]["data_dir"] = saved["out"], saved["data"]["data_dir"]
+        resolved["net"]["embed_dim"] = saved["net"]["embed_dim"]
+        resolved["net"]["label_embed_dim"] = saved["net"]["label_embed_dim"]
+        for key in resolved:
+            assert saved[key] == resolved[key], (run.name, key)

@@ -1,0 +1,122 @@
+"""Results tables for the README, generated from committed run records.
+
+A benchmark's runs are committed as two small files each,
+``results/<dataset>/<run>/config.json`` and ``metrics.json`` (what the training
+scripts write; never checkpoints or data). :data:`RUNS` names each run
+directory's model and the command that trains it, so the table shows, beside
+every number, the exact command; the tests check that the committed
+``config.json`` is what that command resolves to, and that the README's table is
+this module's output (``examples/results_table.py`` prints or writes it)::
+
+    python examples/results_table.py eurlex57k                    # print the markdown table
+    python examples/results_table.py eurlex57k --write README.md  # replace the table between its markers
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+#: run directory -> (row label, training script's model, extra flags); the paper's ablation names.
+RUNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "seq2seq": ("Seq2Seq", "seq2seq", ()),
+    "mlc2seq": ("MLC2Seq", "mlc2seq", ()),
+    "sgm": ("SGM", "sgm", ()),
+    "bm": ("BM", "otseq2set", ("--ot-weight", "0", "--no-lightconv")),
+    "bm_ot": ("BM+OT", "otseq2set", ("--no-lightconv",)),
+    "bm_lc": ("BM+LC", "otseq2set", ("--ot-weight", "0")),
+    "otseq2set": ("OTSeq2Set (BM+OT+LC)", "otseq2set", ()),
+}
+
+#: (header, metrics.json test key, scale); percentages as in the paper.
+COLUMNS = (("micro-P", "micro_precision", 100), ("micro-R", "micro_recall", 100), ("micro-F1", "micro_f1", 100),
+           ("macro-F1", "macro_f1", 100), ("P@1", "p@1", 100), ("P@5", "p@5", 100), ("nDCG@5", "ndcg@5", 100),
+           ("labels predicted / gold", None, 1))
+
+
+@dataclass
+class Run:
+    """One committed run: its directory name, config and metrics."""
+
+    name: str
+    config: dict
+    metrics: dict
+
+    @property
+    def finished(self) -> bool:
+        return "test" in self.metrics
+
+
+def command(dataset: str, variant: str | None, name: str, data_dir: str = "../shared/data") -> str:
+    """The command that trains run ``name`` of a dataset's preset (variant)."""
+    _, model, extra = RUNS[name]
+    preset = {None: [], "fast": ["--fast"]}.get(variant, ["--preset", str(variant)])
+    args = ["python", f"examples/train_{model}.py", "--data", dataset, *preset, "--data-dir", data_dir, *extra,
+            "--out", f"runs/{dataset}/{name}"]
+    return shlex.join(args)
+
+
+def collect(results_dir: str | Path, dataset: str) -> list[Run]:
+    """The runs committed under ``results_dir/dataset``, in :data:`RUNS` order."""
+    root = Path(results_dir) / dataset
+    unknown = sorted(p.name for p in root.glob("*") if p.is_dir() and p.name not in RUNS) if root.is_dir() else []
+    if unknown:
+        raise ValueError(f"{root}: unknown run directories {', '.join(unknown)}; known: {', '.join(RUNS)}")
+    runs = []
+    for name in RUNS:
+        d = root / name
+        if (d / "metrics.json").is_file():
+            runs.append(Run(name, json.loads((d / "config.json").read_text()),
+                            json.loads((d / "metrics.json").read_text())))
+    return runs
+
+
+def _hours(seconds: float) -> str:
+    m = round(seconds / 60)
+    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
+
+
+def markdown(runs: list[Run], dataset: str) -> str:
+    """The README table: one row per finished run, commands below it, unfinished runs listed."""
+    done = [r for r in runs if r.finished]
+    head = ["model", *[c[0] for c in COLUMNS], "best epoch", "epochs", "training time", "docs/s"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for r in done:
+        t, m = r.metrics["test"], r.metrics
+        cells = [RUNS[r.name][0]]
+        for _, key, scale in COLUMNS:
+            cells.append(f"{t['mean_predicted_labels']:.2f} / {t['mean_gold_labels']:.2f}" if key is None
+                         else f"{scale * t[key]:.2f}")
+        docs = sum(e["train"]["docs"] for e in m["epochs"])
+        train_s = sum(e["train"]["time_s"] for e in m["epochs"])
+        cells += [str(m["best"]["epoch"]), str(m["epochs_run"]), _hours(m["train_time_s"]), f"{docs / train_s:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    if not done:
+        lines.append("| *no finished run yet* |" + " |" * (len(head) - 1))
+    out = ["\n".join(lines)]
+    if runs:
+        out += ["", "Commands (one torch thread each; training time includes validation):", "", "```bash",
+                *[command(dataset, r.config.get("variant"), r.name) for r in runs], "```"]
+    pending = [r for r in runs if not r.finished]
+    if pending:
+        out += ["", "In progress (continued with `--resume`): " + ", ".join(
+            f"{RUNS[r.name][0]} {r.metrics.get('epochs_run', len(r.metrics.get('epochs', [])))}"
+            f"/{r.config['train']['epochs']} epochs" for r in pending) + "."]
+    return "\n".join(out)
+
+
+def markers(dataset: str) -> tuple[str, str]:
+    return (f"<!-- results:{dataset} (python examples/results_table.py {dataset} --write README.md) -->",
+            f"<!-- /results:{dataset} -->")
+
+
+def replace_block(text: str, dataset: str, table: str) -> str:
+    """``text`` with the block between the dataset's markers replaced by ``table``."""
+    begin, end = markers(dataset)
+    if begin not in text or end not in text:
+        raise ValueError(f"no {begin} ... {end} block")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{table}\n{end}{tail}"
