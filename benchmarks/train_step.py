@@ -18,11 +18,14 @@ and peak memory of the step (CUDA: ``torch.cuda.max_memory_allocated`` minus
 the memory held before the step; CPU: sampled RSS high-water mark minus the RSS
 before the step, an approximation).
 
-The matching and IPOT shares are measured by wrapping the functions the set
-loss calls (no change of numerics): on CPU with ``perf_counter`` (CPU work is
-synchronous), on CUDA with CUDA events recorded in the stream (no extra
-synchronisation, so the overlap of device work and host solve is kept); a
-share is the span of those calls over the step.
+The matching and IPOT shares come from ``torch.profiler``: the set loss labels
+its sections with ``record_function`` (``"set_loss.matching"``,
+``"set_loss.ipot"``), and ``--steps`` more steps, after the timed ones (so that
+the profiler's overhead does not touch the step times), run under the
+profiler. A section's time is the larger of its host span (on CUDA: queueing
+its kernels, waiting for the scores and the host solve) and the device time of
+the kernels it launched; a share is that time over the profiled step's time
+(median over the profiled steps).
 
 On CUDA the step runs under bf16 autocast (as the engine does) and is timed
 with CUDA events, synchronised once per step. On a CPU, use ``--scale`` to
@@ -41,7 +44,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib
 import json
 import os
 import platform
@@ -53,11 +55,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from baselines import Seq2Seq, Seq2SeqConfig
 from models import OTSeq2Set, OTSeq2SetConfig
-
-set_loss_module = importlib.import_module("losses.set_loss")
 
 # DESIGN.md §2 (Table 2 + Table 1 of the paper): shapes of one training batch.
 PRESETS: dict[str, dict] = {
@@ -119,75 +120,32 @@ def build_models(shape: dict, hidden: int, embed: int, vocab: int, ipot_impl: st
 
 
 # -- timing of the set loss's parts ---------------------------------------------------
-class SectionTimer:
-    """Wraps functions of a module to accumulate the time spent in their calls.
+#: ``record_function`` labels of ``losses.set_loss.set_loss``'s sections -> the name reported here
+SECTIONS = {"set_loss.matching": "matching", "set_loss.ipot": "ipot"}
 
-    CPU: ``perf_counter`` around the call. CUDA: two events recorded in the
-    current stream around the call, read after the step's synchronisation.
-    The wrapped function's arguments and results are passed through unchanged.
+
+def profiled_sections(step, device: torch.device, repeats: int) -> list[tuple[float, dict[str, float]]]:
+    """Run ``step()`` ``repeats`` times, each under ``torch.profiler``.
+
+    Returns per run its seconds and the seconds of each section of
+    :data:`SECTIONS`: the larger of the host span of its ``record_function``
+    ranges (summed) and the device time of the kernels launched in them.
     """
-
-    def __init__(self, device: torch.device, targets: dict[str, list[tuple[object, str]]]):
-        self.device, self.targets = device, targets
-        self.cpu: dict[str, float] = {}
-        self.events: dict[str, list] = {}
-        self._saved: list[tuple[object, str, object]] = []
-        self.active = False
-
-    def _wrap(self, name, fn):
-        def wrapper(*args, **kwargs):
-            if not self.active:
-                return fn(*args, **kwargs)
-            if self.device.type == "cuda":
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                out = fn(*args, **kwargs)
-                end.record()
-                self.events.setdefault(name, []).append((start, end))
-                return out
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    runs = []
+    for _ in range(repeats):
+        with profile(activities=activities) as prof:
             t0 = time.perf_counter()
-            out = fn(*args, **kwargs)
-            self.cpu[name] = self.cpu.get(name, 0.0) + time.perf_counter() - t0
-            return out
-
-        return wrapper
-
-    def __enter__(self):
-        for name, places in self.targets.items():
-            for module, attr in places:
-                fn = getattr(module, attr)
-                self._saved.append((module, attr, fn))
-                setattr(module, attr, self._wrap(name, fn))
-        return self
-
-    def __exit__(self, *exc):
-        for module, attr, fn in reversed(self._saved):
-            setattr(module, attr, fn)
-        self._saved.clear()
-
-    def reset(self):
-        self.cpu.clear()
-        self.events.clear()
-
-    def seconds(self) -> dict[str, float]:
-        """Seconds per section since :meth:`reset` (call after synchronising)."""
-        if self.device.type == "cuda":
-            return {k: sum(s.elapsed_time(e) for s, e in v) / 1e3 for k, v in self.events.items()}
-        return dict(self.cpu)
-
-
-# before the overlapped set loss (commit 72c4ae9), for before/after comparisons
-_LEGACY_SECTIONS = {"matching": ("assign_targets",), "ipot": ("ipot",)}
-
-
-def timed_sections() -> dict[str, tuple[str, ...]]:
-    return getattr(set_loss_module, "TIMED_SECTIONS", _LEGACY_SECTIONS)
-
-
-def set_loss_sections() -> dict[str, list[tuple[object, str]]]:
-    """Where the set loss calls the matching and IPOT (names looked up at call time)."""
-    return {name: [(set_loss_module, attr) for attr in attrs if hasattr(set_loss_module, attr)]
-            for name, attrs in timed_sections().items()}
+            step()
+            if cuda:
+                torch.cuda.synchronize()
+            elapsed = time.perf_counter() - t0
+        events = {e.key: e for e in prof.key_averages()}
+        seconds = {name: max(events[label].cpu_time_total, events[label].device_time_total) / 1e6
+                   for label, name in SECTIONS.items() if label in events}
+        runs.append((elapsed, seconds))
+    return runs
 
 
 # -- memory ------------------------------------------------------------------------
@@ -236,13 +194,13 @@ def train_step(model, batch, optimizer, device, amp: bool):
     return terms
 
 
-def bench_model(model, batch, lr, device, args, timer: SectionTimer | None) -> dict:
+def bench_model(model, batch, lr, device, args, sections: bool = False) -> dict:
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     torch.manual_seed(args.seed)
     for _ in range(args.warmup):
         train_step(model, batch, optimizer, device, args.amp)
-    times, sections = [], []
+    times = []
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()
@@ -252,9 +210,6 @@ def bench_model(model, batch, lr, device, args, timer: SectionTimer | None) -> d
     rss = RssPeak() if not cuda else contextlib.nullcontext()
     with rss:
         for _ in range(args.steps):
-            if timer is not None:
-                timer.reset()
-                timer.active = True
             if cuda:
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 start.record()
@@ -266,20 +221,16 @@ def bench_model(model, batch, lr, device, args, timer: SectionTimer | None) -> d
                 t0 = time.perf_counter()
                 train_step(model, batch, optimizer, device, args.amp)
                 times.append(time.perf_counter() - t0)
-            if timer is not None:
-                timer.active = False
-                sections.append(timer.seconds())
     best = int(np.argmin(times))
     out = {"step_s": times[best], "median_step_s": float(np.median(times)),
            "peak_mem_bytes": (torch.cuda.max_memory_allocated(device) - mem_base) if cuda else rss.delta,
            "params": sum(p.numel() for p in model.parameters())}
-    if timer is not None:
-        sec = sections[best]
-        # shares from the median over steps of each section's fraction, robust to one noisy step
-        for name in timed_sections():
-            fr = [s.get(name, 0.0) / t for s, t in zip(sections, times)]
-            out[f"{name}_s"] = sec.get(name, 0.0)
-            out[f"{name}_share"] = float(np.median(fr))
+    if sections:
+        runs = profiled_sections(lambda: train_step(model, batch, optimizer, device, args.amp), device, args.steps)
+        # median over the profiled steps of each section's seconds and of its fraction of the step
+        for name in SECTIONS.values():
+            out[f"{name}_s"] = float(np.median([sec.get(name, 0.0) for _, sec in runs]))
+            out[f"{name}_share"] = float(np.median([sec.get(name, 0.0) / t for t, sec in runs]))
     model.to("cpu")
     del optimizer
     return out
@@ -298,9 +249,7 @@ def run_preset(name: str, args, device) -> dict:
            "mean_n": float(batch.label_mask.sum(1).float().mean()), "bottleneck": shape["bottleneck"],
            "lightconv": shape["lightconv"], "scheme": shape["scheme"]}
     for model_name, model in models.items():
-        timer = SectionTimer(device, set_loss_sections()) if model_name == "OTSeq2Set" else None
-        with (timer if timer is not None else contextlib.nullcontext()):
-            r = bench_model(model, batch, p["lr"], device, args, timer)
+        r = bench_model(model, batch, p["lr"], device, args, sections=model_name == "OTSeq2Set")
         steps = shape["N"] if model_name == "OTSeq2Set" else row["n_max"] + 1  # decoder steps per document
         r["docs_per_s"] = shape["B"] / r["step_s"]
         r["tokens_per_s"] = shape["B"] * steps / r["step_s"]
@@ -431,7 +380,8 @@ def main(argv=None):
     ap.add_argument("--embed", type=int, default=300, help="word embedding width (paper: 300)")
     ap.add_argument("--max-vocab", type=int, default=50000,
                     help="cap on the input vocabulary (only the embedding table's size; 0 = no cap)")
-    ap.add_argument("--steps", type=int, default=5, help="timed steps (best is reported)")
+    ap.add_argument("--steps", type=int, default=5,
+                    help="timed steps (best is reported); as many again are profiled for the section shares")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--ipot-impl", choices=("auto", "eager", "fused"), default="auto",
                     help="OTSeq2Set's IPOT: auto = compiled loop on CUDA, eager elsewhere")

@@ -9,7 +9,7 @@ tokenises the text as the training data was tokenised, and prints one line per
 document: the predicted labels with their scores (the highest probability of
 each label over the decoding steps). ``--top-k K`` prints the K best-scoring
 labels instead of the decoded set. The same as a function:
-``xmtc.engine.predict_texts(xmtc.engine.load_run(run_dir), texts)``.
+``xmtc.inference.predict_texts(xmtc.inference.load_run(run_dir), texts)``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 
-from xmtc import cli, engine
+from xmtc import cli, inference
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,8 +42,8 @@ def _main(argv) -> int:
             texts += [line.rstrip("\n") for line in f if line.strip()]
     if not texts:
         raise cli.ConfigError("no text given (pass documents, '-' for standard input, or --file)")
-    run = engine.load_run(args.run_dir, device=args.device)
-    for text, labels in zip(texts, engine.predict_texts(run, texts, top_k=args.top_k)):
+    run = inference.load_run(args.run_dir, device=args.device)
+    for text, labels in zip(texts, inference.predict_texts(run, texts, top_k=args.top_k)):
         if args.json:
             print(json.dumps({"text": text[:80], "labels": [{"label": n, "score": round(s, 4)} for n, s in labels]}))
         else:

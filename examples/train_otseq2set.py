@@ -29,7 +29,7 @@ import sys
 from rich.console import Console
 
 from evaluation import render_table
-from xmtc import cli, engine
+from xmtc import cli, distributed, engine, loading, registry, rundir, runtime
 from xmtc.progress import config_table, make_progress
 
 MODEL = "otseq2set"
@@ -41,10 +41,10 @@ def train(name: str, argv, description: str) -> int:
     args = cli.train_parser(name, description).parse_args(argv)
     cfg = cli.config_from_args(args, name)
     out = cli.check_run_dir(cfg, resume=args.resume, overwrite=args.overwrite)
-    dist = engine.init_distributed()  # under torchrun: one process per GPU (or CPU slot); rank 0 reports
-    engine.set_threads(cfg.train.threads)
-    device = engine.select_device(cfg.train.device)
-    engine.seed_everything(cfg.train.seed, cfg.train.deterministic)
+    dist = distributed.init_distributed()  # under torchrun: one process per GPU (or CPU slot); rank 0 reports
+    runtime.set_threads(cfg.train.threads)
+    device = runtime.select_device(cfg.train.device)
+    runtime.seed_everything(cfg.train.seed, cfg.train.deterministic)
     console = Console(quiet=not dist.is_main)
     console.print(config_table(cfg.to_dict(), title=f"{name} on {cfg.data.name} (device {device}"
                                                     f"{f', {dist.world_size} processes' if dist.active else ''})"))
@@ -53,10 +53,10 @@ def train(name: str, argv, description: str) -> int:
     with make_progress(console, args.progress, interval=args.log_interval, every=args.log_batches,
                        enabled=dist.is_main) as progress:
         # 2. data: tokenised splits, vocabulary and label ids from the training split
-        data = engine.load_data(cfg.data, seed=cfg.train.seed, progress=progress.on_data)
+        data = loading.load_data(cfg.data, seed=cfg.train.seed, progress=progress.on_data)
         if cfg.data.embeddings is not None:
             progress.log(f"reading embeddings {cfg.data.embeddings}")
-        embeddings = engine.load_embeddings(cfg, data)  # GloVe words + label names, if --embeddings
+        embeddings = loading.load_embeddings(cfg, data)  # GloVe words + label names, if --embeddings
         progress.log(f"data: {data}")
         if embeddings is not None:
             progress.log(f"GloVe {embeddings.path}: words {embeddings.word_coverage}, "
@@ -64,20 +64,20 @@ def train(name: str, argv, description: str) -> int:
 
         # 3. model: BiGRU encoder + attention GRU decoder. OTSeq2Set adds LightConv and
         #    decodes N steps (student forcing); the baselines decode greedily until EOS
-        model = engine.build_model(cfg, data, embeddings).to(device)
+        model = registry.build_model(cfg, data, embeddings).to(device)
         mc = model.config
         steps = f"N = {mc.n_steps}" if hasattr(mc, "n_steps") else f"at most {mc.max_steps} steps"
         progress.log(f"model: {type(model).__name__}, {steps}, LightConv {'on' if mc.use_lightconv else 'off'}, "
                      f"{model.num_parameters():,} parameters")
         if dist.is_main and not args.resume:  # resuming: rewritten once fit has accepted the settings
-            engine.write_config(out, cfg, engine.run_info(model, data, device))
+            rundir.write_config(out, cfg, rundir.run_info(model, data, device))
 
         # 4. loss: model.compute_loss(batch); for OTSeq2Set bipartite matching NLL + λ·OT (Eq. 17),
         #    for the baselines token cross-entropy over their label order, then EOS (teacher forcing)
         # 5. loop: Adam, cosine annealing, clip 8; validation each epoch, best.pt by micro-F1
         result = engine.fit(model, data, cfg, device=device, out_dir=out, resume=args.resume, callbacks=progress)
         if dist.is_main and args.resume:
-            engine.write_config(out, cfg, engine.run_info(model, data, device))
+            rundir.write_config(out, cfg, rundir.run_info(model, data, device))
 
         # 6. evaluation of the best epoch on the test split
         test, prediction = engine.evaluate(model, data, "test", cfg.train, device=device,
@@ -85,8 +85,8 @@ def train(name: str, argv, description: str) -> int:
 
     # 7. save: metrics.json (every epoch + "test") and predictions.tsv
     if dist.is_main:
-        engine.write_metrics(out, result.history, result.best, test, engine.summary(model, result))
-        engine.write_predictions(out, data.test, prediction, data.label_names)
+        rundir.write_metrics(out, result.history, result.best, test, rundir.summary(model, result))
+        rundir.write_predictions(out, data.test, prediction, data.label_names)
     console.print(render_table(test, title=f"{name} on {cfg.data.name}: test (best epoch {result.best['epoch']})"))
     console.print(f"training time {result.train_time_s:.1f}s; run directory {out}")
     return 0

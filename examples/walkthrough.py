@@ -193,7 +193,10 @@ assert torch.equal(torch.tensor(fed[1:]).T, out.tokens[:, :-1])
 #
 # Implementation: `losses/matching.py::assign_targets` (scipy's
 # `linear_sum_assignment` per example, after one batched gather of the gold
-# labels' probabilities). A 3-step, 2-label example:
+# labels' probabilities). Training calls it with `wait=False`: the gather and
+# the copy to the host are queued, the OT term's device work is queued next,
+# and `losses/matching.py::PendingAssignment.result` then solves on the host.
+# A 3-step, 2-label example:
 
 # %%
 V = N_SPECIAL + 3  # specials + labels A, B, C
@@ -243,7 +246,8 @@ assert abs(total_cost(assigned["first_n"]) - total_cost(best_first)) < 1e-9
 # $$\mathcal{L}_{match}(\hat y, p) = -\sum_{i=1}^{N}\Big[\mathbb{1}_{\lbrace \hat y_i\neq\varnothing\rbrace}\log p_i(\hat y_i)
 #   + \mathbb{1}_{\lbrace \hat y_i=\varnothing\rbrace}\,\lambda_\varnothing \log p_i(\varnothing)\Big]\qquad\text{(Eq. 13)}$$
 #
-# Our `losses/set_loss.py::set_loss` divides this sum by the sum of the weights
+# Our `losses/set_loss.py::matching_loss` (all of Eq. 13, called by
+# `losses/set_loss.py::set_loss`) divides this sum by the sum of the weights
 # (the weighted mean over the B×N steps, as `F.nll_loss(weight=...)` in the
 # authors' code). By hand for scheme `all` (targets ∅, A, B):
 

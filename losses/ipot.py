@@ -8,9 +8,13 @@ Exact Wasserstein Distance", UAI 2020, Algorithm 1).
 Four things live here:
 
 * :func:`ipot` — the batched solver: one computation for ``(B, m, n)`` costs on
-  the input's device, no Python loop over the batch, no host transfer;
-* :func:`ipot_fused` — the same with its loop compiled (``torch.compile``; one
-  CUDA graph on GPUs), falling back to :func:`ipot` where compiling fails;
+  the input's device, no Python loop over the batch, no host transfer. It reads
+  top to bottom: validate the arguments (:func:`_validate`), prepare the
+  kernel, marginals and flush floor (:func:`_prepare`), run the loop
+  (:func:`_iterate`), crop to the input's shape and dtype (:func:`_crop`);
+* :func:`ipot_fused` — the same three steps with the loop compiled
+  (``torch.compile``; one CUDA graph on GPUs), falling back to :func:`ipot`
+  where compiling fails;
 * :func:`ipot_value` — :math:`\\langle C, \\Gamma \\rangle` per problem;
 * :func:`ipot_reference` — a slow, readable numpy version of Algorithm 1 for one
   problem, the loops written exactly as in the paper, kept for tests and
@@ -70,43 +74,7 @@ def _safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), torch.zeros_like(num))
 
 
-def _check_weights(w, name, shape, dtype, device) -> torch.Tensor:
-    """Default-uniform or validated marginal weights of shape ``shape`` = (B, k)."""
-    if w is None:
-        k = shape[1]
-        return torch.full(shape, 1.0 / max(k, 1), dtype=dtype, device=device)
-    if not torch.is_tensor(w):
-        w = torch.as_tensor(w)
-    if tuple(w.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)} to match cost, got {tuple(w.shape)}")
-    return w.to(device=device, dtype=dtype)
-
-
-def _ipot_loop(G: torch.Tensor, mu: torch.Tensor, nu: torch.Tensor, n_iter: int, inner_iter: int,
-               floor: float) -> torch.Tensor:
-    """The proximal point iterations of :func:`ipot` on a prepared kernel ``G (B, m, n)``.
-
-    ``mu (B, m)``, ``nu (B, n)`` are the marginals (zero on padding). Kept as a
-    function of its own so that :func:`ipot_fused` can compile exactly this loop.
-    """
-    # Matrix-vector products as broadcast-multiply + sum: torch 2.13's CPU bmm with
-    # a (B, n, 1) right operand measured ~8 ms per call at (32, 57, 13) against
-    # ~15 us for multiply + sum.
-    mu = mu.unsqueeze(2)  # (B, m, 1), a column
-    nu = nu.unsqueeze(1)  # (B, 1, n), a row
-    sigma = nu.clone()  # (B, 1, n)
-    delta = torch.zeros_like(mu)  # (B, m, 1)
-    plan = torch.ones_like(G)  # (B, m, n)
-    for _ in range(n_iter):
-        Q = G * plan  # (B, m, n)
-        for _ in range(inner_iter):
-            delta = _safe_div(mu, (Q * sigma).sum(dim=2, keepdim=True))  # (B, m, 1) = mu / (Q sigma)
-            sigma = _safe_div(nu, (Q * delta).sum(dim=1, keepdim=True))  # (B, 1, n) = nu / (Q^T delta)
-        plan = delta * Q * sigma  # (B, m, n)
-        plan = plan.masked_fill(plan < floor, 0.0)  # 3. flush: no subnormal numbers
-    return plan
-
-
+# --------------------------------------------------------------------------- the batched solver
 def ipot(
     cost: torch.Tensor,
     a: torch.Tensor | None = None,
@@ -137,6 +105,10 @@ def ipot(
     converges to the exact (unregularised) optimum as :math:`T` grows, for
     any :math:`\beta`. The last update is the :math:`\sigma` one, so the column
     marginals are met exactly and the row marginals approximately.
+
+    Three steps, each a function below: :func:`_prepare` (validated marginals,
+    the stabilised kernel :math:`G` and the flush floor), :func:`_iterate` (the
+    loop above) and :func:`_crop` (back to the input's shape and dtype).
 
     Parameters
     ----------
@@ -170,11 +142,16 @@ def ipot(
     OTSeq2Set loss treats the plan as a constant and calls it under
     ``torch.no_grad()``.
     """
-    return _ipot(cost, a, b, beta=beta, n_iter=n_iter, inner_iter=inner_iter, loop=_ipot_loop)
+    C, mu, nu = _validate(cost, a, b, beta=beta, n_iter=n_iter, inner_iter=inner_iter)  # (B, m, n), (B, m), (B, n)
+    if C.numel() == 0:
+        return torch.zeros_like(cost)
+    G, mu, nu, floor = _prepare(C, mu, nu, beta)
+    plan = _iterate(G, mu, nu, n_iter, inner_iter, floor)  # (B, m, n)
+    return _crop(plan, cost)
 
 
-def _ipot(cost, a, b, *, beta, n_iter, inner_iter, loop, pad_to=None) -> torch.Tensor:
-    """:func:`ipot` with the iteration loop ``loop`` (eager or compiled); ``pad_to`` columns, see :func:`ipot_fused`."""
+def _validate(cost, a, b, *, beta, n_iter, inner_iter):
+    """Check the arguments of :func:`ipot`; return the batched ``cost (B, m, n)``, ``mu (B, m)``, ``nu (B, n)``."""
     if not torch.is_tensor(cost) or not cost.is_floating_point():
         raise ValueError(f"cost must be a floating-point tensor, got {getattr(cost, 'dtype', type(cost))}")
     if cost.dim() not in (2, 3):
@@ -185,53 +162,97 @@ def _ipot(cost, a, b, *, beta, n_iter, inner_iter, loop, pad_to=None) -> torch.T
         raise ValueError(f"n_iter must be >= 1, got {n_iter}")
     if inner_iter < 1:
         raise ValueError(f"inner_iter must be >= 1, got {inner_iter}")
-
-    single = cost.dim() == 2
-    if single:
+    if cost.dim() == 2:  # one problem: a batch of one
         cost = cost.unsqueeze(0)  # (1, m, n)
         a = None if a is None else torch.as_tensor(a).unsqueeze(0)  # (1, m)
         b = None if b is None else torch.as_tensor(b).unsqueeze(0)  # (1, n)
     B, m, n = cost.shape
-    work = cost.dtype if cost.dtype in (torch.float32, torch.float64) else torch.float32
-    mu = _check_weights(a, "a", (B, m), work, cost.device)  # (B, m)
-    nu = _check_weights(b, "b", (B, n), work, cost.device)  # (B, n)
-    if m == 0 or n == 0:
-        plan = torch.zeros_like(cost)
-        return plan[0] if single else plan
+    work = cost.dtype if cost.dtype in (torch.float32, torch.float64) else torch.float32  # half: in float32
+    mu = _marginal(a, "a", (B, m), work, cost.device)  # (B, m)
+    nu = _marginal(b, "b", (B, n), work, cost.device)  # (B, n)
+    return cost, mu, nu
+
+
+def _marginal(w, name, shape, dtype, device) -> torch.Tensor:
+    """Default-uniform or validated marginal weights of shape ``shape`` = (B, k)."""
+    if w is None:
+        k = shape[1]
+        return torch.full(shape, 1.0 / max(k, 1), dtype=dtype, device=device)
+    if not torch.is_tensor(w):
+        w = torch.as_tensor(w)
+    if tuple(w.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} to match cost, got {tuple(w.shape)}")
+    return w.to(device=device, dtype=dtype)
+
+
+def _prepare(cost, mu, nu, beta, pad_to=None):
+    """Kernel :math:`G`, marginals and flush floor of validated problems (stabilisation 1-4 of the module docstring).
+
+    ``cost (B, m, n)``, ``mu (B, m)``, ``nu (B, n)`` in the working dtype.
+    ``pad_to``: pad the columns to this many zero-weight columns (see
+    :func:`ipot_fused`). Returns ``G (B, m, n')``, ``mu (B, m)``,
+    ``nu (B, n')`` and ``floor``, with ``n' = max(n, pad_to)``.
+    """
+    n = cost.shape[2]
     if pad_to is not None and pad_to > n:
         # zero-weight padding columns get exactly zero mass: the plan of the real columns is unchanged
         cost = torch.nn.functional.pad(cost, (0, pad_to - n))  # (B, m, pad_to)
         nu = torch.nn.functional.pad(nu, (0, pad_to - n))  # (B, pad_to)
-
-    real = (mu > 0).unsqueeze(2) & (nu > 0).unsqueeze(1)  # (B, m, n)
-    C = cost.to(work).masked_fill(~real, 0.0)  # (B, m, n)
+    work = mu.dtype
+    real = (mu > 0).unsqueeze(2) & (nu > 0).unsqueeze(1)  # (B, m, n'), 4. padding gets a zero kernel
+    C = cost.to(work).masked_fill(~real, 0.0)  # (B, m, n')
     # 1. exact row shift over the real columns: each kernel row has max exactly 1
     row_min = C.masked_fill(~real, math.inf).amin(dim=2, keepdim=True)  # (B, m, 1)
     row_min = torch.where(torch.isfinite(row_min), row_min, torch.zeros_like(row_min))
     # 2. capped exponent: scalings stay within the dtype's range
     max_exponent = -0.5 * math.log(torch.finfo(work).tiny)
-    floor = math.sqrt(torch.finfo(work).tiny)  # 1.1e-19 in float32, 1.5e-154 in float64
-    exponent = ((C - row_min) / beta).clamp(min=0.0, max=max_exponent)  # (B, m, n)
-    G = torch.exp(-exponent).masked_fill(~real, 0.0)  # (B, m, n)
-
-    plan = loop(G, mu, nu, n_iter, inner_iter, floor)  # (B, m, n)
-    plan = plan[:, :, :n].to(cost.dtype)
-    return plan[0] if single else plan
+    exponent = ((C - row_min) / beta).clamp(min=0.0, max=max_exponent)  # (B, m, n')
+    G = torch.exp(-exponent).masked_fill(~real, 0.0)  # (B, m, n')
+    floor = math.sqrt(torch.finfo(work).tiny)  # 3. flush floor: 1.1e-19 in float32, 1.5e-154 in float64
+    return G, mu, nu, floor
 
 
-_COMPILED: dict[str, object] = {}  # device type -> compiled _ipot_loop, or None when compiling failed
+def _iterate(G: torch.Tensor, mu: torch.Tensor, nu: torch.Tensor, n_iter: int, inner_iter: int,
+             floor: float) -> torch.Tensor:
+    """The proximal point iterations of :func:`ipot` on a prepared kernel ``G (B, m, n)``.
+
+    ``mu (B, m)``, ``nu (B, n)`` are the marginals (zero on padding); returns
+    the plan ``(B, m, n)``. :func:`ipot_fused` compiles exactly this function.
+    """
+    # Matrix-vector products as broadcast-multiply + sum: torch 2.13's CPU bmm with
+    # a (B, n, 1) right operand measured ~8 ms per call at (32, 57, 13) against
+    # ~15 us for multiply + sum.
+    mu = mu.unsqueeze(2)  # (B, m, 1), a column
+    nu = nu.unsqueeze(1)  # (B, 1, n), a row
+    sigma = nu.clone()  # (B, 1, n)
+    delta = torch.zeros_like(mu)  # (B, m, 1)
+    plan = torch.ones_like(G)  # (B, m, n)
+    for _ in range(n_iter):
+        Q = G * plan  # (B, m, n)
+        for _ in range(inner_iter):
+            delta = _safe_div(mu, (Q * sigma).sum(dim=2, keepdim=True))  # (B, m, 1) = mu / (Q sigma)
+            sigma = _safe_div(nu, (Q * delta).sum(dim=1, keepdim=True))  # (B, 1, n) = nu / (Q^T delta)
+        plan = delta * Q * sigma  # (B, m, n)
+        plan = plan.masked_fill(plan < floor, 0.0)  # 3. flush: no subnormal numbers
+    return plan
+
+
+def _crop(plan: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
+    """``plan (B, m, n')`` back to the shape ``(m, n)`` or ``(B, m, n)`` and the dtype of the input ``cost``."""
+    n = cost.shape[-1]
+    return plan[:, :, :n].to(cost.dtype).reshape(cost.shape)
+
+
+# --------------------------------------------------------------------------- the compiled loop
+_COMPILED: dict[str, object] = {}  # device type -> torch.compile of _iterate, or None where compiling failed
 
 
 def _compiled_loop(device_type: str):
-    """``torch.compile`` of :func:`_ipot_loop` for a device type (cached); ``None`` if unavailable."""
+    """The compiled :func:`_iterate` for a device type, made on first use; ``None`` where it failed before."""
     if device_type not in _COMPILED:
-        try:
-            # CUDA: one CUDA graph replays the fused kernels of all iterations (no per-kernel launch cost)
-            mode = "reduce-overhead" if device_type == "cuda" else None
-            _COMPILED[device_type] = torch.compile(_ipot_loop, dynamic=False, mode=mode)
-        except Exception as exc:  # noqa: BLE001 -- any failure means: use the eager loop
-            warnings.warn(f"torch.compile of the IPOT loop unavailable ({exc!r}); using the eager loop")
-            _COMPILED[device_type] = None
+        # CUDA: one CUDA graph replays the fused kernels of all iterations (no per-kernel launch cost)
+        mode = "reduce-overhead" if device_type == "cuda" else None
+        _COMPILED[device_type] = torch.compile(_iterate, dynamic=False, mode=mode)
     return _COMPILED[device_type]
 
 
@@ -252,8 +273,9 @@ def ipot_fused(
     about ``8 * n_iter`` small kernels (400 at the paper's 50 iterations),
     which dominates its time on a GPU; the compiled loop fuses each iteration
     and, on CUDA (``mode="reduce-overhead"``), replays all of them as one CUDA
-    graph. Falls back to the eager loop, with one warning, where compiling or
-    running the compiled loop fails (no compiler, unsupported platform).
+    graph. Falls back to :func:`ipot`, with one warning, where compiling or
+    running the compiled loop fails (no compiler, unsupported platform), and
+    stays eager on that device type from then on.
 
     Parameters
     ----------
@@ -270,24 +292,24 @@ def ipot_fused(
     Tensor, same shape, dtype and device as ``cost``
         The transport plan.
     """
-    loop = _compiled_loop(cost.device.type) if torch.is_tensor(cost) else None
-    if loop is None:
+    C, mu, nu = _validate(cost, a, b, beta=beta, n_iter=n_iter, inner_iter=inner_iter)  # (B, m, n), (B, m), (B, n)
+    device_type = C.device.type
+    compiling_failed = device_type in _COMPILED and _COMPILED[device_type] is None
+    if C.numel() == 0 or compiling_failed:
         return ipot(cost, a, b, beta=beta, n_iter=n_iter, inner_iter=inner_iter)
-
-    def run(*args):
-        out = loop(*args)
-        return out.clone() if cost.device.type == "cuda" else out  # a CUDA graph reuses its output buffer
-
+    G, mu, nu, floor = _prepare(C, mu, nu, beta, pad_to=pad_to)
     try:
-        return _ipot(cost, a, b, beta=beta, n_iter=n_iter, inner_iter=inner_iter, loop=run, pad_to=pad_to)
-    except ValueError:
-        raise
-    except Exception as exc:  # noqa: BLE001 -- compiler/backend failure: eager from now on
-        warnings.warn(f"compiled IPOT loop failed ({exc!r}); using the eager loop")
-        _COMPILED[cost.device.type] = None
+        plan = _compiled_loop(device_type)(G, mu, nu, n_iter, inner_iter, floor)  # (B, m, n')
+    except Exception as exc:  # noqa: BLE001 -- no compiler, unsupported platform: eager from now on
+        warnings.warn(f"compiled IPOT loop unavailable ({exc!r}); using the eager loop")
+        _COMPILED[device_type] = None
         return ipot(cost, a, b, beta=beta, n_iter=n_iter, inner_iter=inner_iter)
+    if device_type == "cuda":
+        plan = plan.clone()  # a CUDA graph reuses its output buffer
+    return _crop(plan, cost)
 
 
+# --------------------------------------------------------------------------- value and reference
 def ipot_value(cost: torch.Tensor, plan: torch.Tensor) -> torch.Tensor:
     r"""Transport cost :math:`\langle C, \Gamma \rangle = \sum_{ij} C_{ij} \Gamma_{ij}` per problem.
 

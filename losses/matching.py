@@ -19,12 +19,14 @@ trained towards the empty label :math:`\\varnothing`. Two schemes (Fig. 1):
   steps n+1..N get :math:`\\varnothing`.
 
 :func:`assign_targets` is the batched version used in training (one device
-gather, one host transfer, scipy on per-example views). It is the composition
-of :func:`launch_assignment` (device gather and the asynchronous copy to the
-host) and :func:`finish_assignment` (wait, host solve, targets back), which
-the set loss calls separately to queue the OT term's device work in between;
-:func:`assign_targets_reference` is the per-example loop of the authors' code,
-kept beside it for tests and the benchmark.
+gather, one host transfer, scipy on per-example views). It works in two
+halves: the device gather of the gold-label scores with their asynchronous
+copy to the host, then the host solve (:meth:`PendingAssignment.result`). With
+``wait=False`` it returns after the first half, so that the caller can queue
+more device work while the scores travel (the set loss queues the OT term's);
+training calls it this way. :func:`assign_targets_reference` is the
+per-example loop of the authors' code, kept beside it for tests and the
+benchmark.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["SCHEMES", "assign_targets", "assign_targets_reference", "launch_assignment", "finish_assignment"]
+__all__ = ["SCHEMES", "PendingAssignment", "assign_targets", "assign_targets_reference"]
 
 SCHEMES = ("all", "first_n")
 
@@ -70,7 +72,8 @@ def assign_targets(
     scheme: str = "all",
     *,
     empty_id: int = 0,
-) -> torch.Tensor:
+    wait: bool = True,
+) -> torch.Tensor | PendingAssignment:
     r"""Targets of the N decoding steps: gold labels re-ordered by optimal matching.
 
     Minimises :math:`\sum_i \mathcal{C}(y_{\rho(i)}, p_i)` with
@@ -96,118 +99,110 @@ def assign_targets(
     empty_id : int
         The output id of the empty label :math:`\varnothing`, target of every
         unmatched step.
+    wait : bool
+        True: solve and return the targets. False: return a
+        :class:`PendingAssignment` as soon as the device gather and the copy
+        of the scores to the host are queued (asynchronous on CUDA); its
+        :meth:`~PendingAssignment.result` waits for the copy, solves on the
+        host and returns the targets. ``assign_targets(..., wait=False).result()``
+        equals ``assign_targets(...)``.
 
     Returns
     -------
     LongTensor, shape (B, N), on the device of ``probs``
         The target output id of each step; ``empty_id`` where unmatched. A row
-        without real labels is all ``empty_id``.
+        without real labels is all ``empty_id``. (A :class:`PendingAssignment`
+        of it for ``wait=False``.)
 
     Raises
     ------
     ValueError
         For an unknown scheme, inconsistent shapes, or a row of
-        ``target_mask`` with more than N real labels.
-    """
-    return finish_assignment(launch_assignment(probs, targets, target_mask, scheme, empty_id=empty_id))
-
-
-class PendingAssignment:
-    """A matching whose device work is launched and whose host solve is still to do.
-
-    Made by :func:`launch_assignment`, completed by :func:`finish_assignment`.
-    Between the two, the gold-label scores travel to the host (asynchronously
-    on CUDA, into pinned memory) while the caller queues more device work.
-    """
-
-    def __init__(self, *, host, ready, out, index, N, scheme, device):
-        self.host = host  # (B, N + 1, n_max) float32 host tensor: scores, then the mask row; None if trivial
-        self.ready = ready  # CUDA event recorded after the copy, or None
-        self.out, self.index, self.N, self.scheme, self.device = out, index, N, scheme, device
-
-
-@torch.no_grad()
-def launch_assignment(
-    probs: torch.Tensor,
-    targets: torch.Tensor,
-    target_mask: torch.Tensor,
-    scheme: str = "all",
-    *,
-    empty_id: int = 0,
-) -> PendingAssignment:
-    """First half of :func:`assign_targets`: gather the gold-label scores and start their copy.
-
-    Same arguments as :func:`assign_targets`. Queues on the device the gather
-    of the ``(B, N, n_max)`` scores of the gold labels and their copy to the
-    host (with the mask as one more row: one transfer). On CUDA the copy is
-    non-blocking into pinned memory and nothing waits for it here, so the
-    caller can queue more device work (the OT term) before
-    :func:`finish_assignment` waits for the copy, solves on the host and
-    sends the targets back.
+        ``target_mask`` with more than N real labels (the latter from
+        :meth:`~PendingAssignment.result` when ``wait=False``).
     """
     _check_inputs(probs, targets, target_mask, scheme)
     B, N, _ = probs.shape
     n_max = targets.shape[1]
     device = probs.device
-    out = torch.full((B, N), empty_id, dtype=torch.long, device=device)
+    out = torch.full((B, N), empty_id, dtype=torch.long, device=device)  # (B, N), empty_id where unmatched
     if B == 0 or N == 0 or n_max == 0:
         if target_mask.sum() > 0 and N == 0:
             raise ValueError(f"target_mask has real labels but probs has N=0 steps, shape {tuple(probs.shape)}")
-        return PendingAssignment(host=None, ready=None, out=out, index=None, N=N, scheme=scheme, device=device)
+        pending = PendingAssignment(host=None, ready=None, out=out, index=None, scheme=scheme)
+        return pending.result() if wait else pending
 
-    mask = target_mask.to(device=device, dtype=torch.bool)
+    # device: gather the gold-label scores and start their copy to the host
+    mask = target_mask.to(device=device, dtype=torch.bool)  # (B, n_max)
     index = targets.to(device=device, dtype=torch.long).masked_fill(~mask, 0)  # (B, n_max)
     scores = probs.gather(2, index.unsqueeze(1).expand(B, N, n_max))  # (B, N, n_max)
     # one host transfer: the gold-label scores and, as one more row, the mask
     packed = torch.cat([scores.float(), mask.unsqueeze(1).float()], dim=1)  # (B, N + 1, n_max)
     ready = None
-    if device.type == "cuda":
+    if device.type == "cuda":  # non-blocking into pinned memory; nothing waits for it here
         host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
         host.copy_(packed, non_blocking=True)
         ready = torch.cuda.Event()
         ready.record()
     else:
         host = packed.cpu()
-    return PendingAssignment(host=host, ready=ready, out=out, index=index, N=N, scheme=scheme, device=device)
+    pending = PendingAssignment(host=host, ready=ready, out=out, index=index, scheme=scheme)
+    return pending.result() if wait else pending
 
 
-@torch.no_grad()
-def finish_assignment(pending: PendingAssignment) -> torch.Tensor:
-    """Second half of :func:`assign_targets`: wait for the scores, solve on the host, return ``(B, N)`` targets.
+class PendingAssignment:
+    """A matching whose device work is queued and whose host solve is still to do.
 
-    The only host synchronisation of the matching is here (waiting for the
-    copy started by :func:`launch_assignment`).
+    Returned by :func:`assign_targets` with ``wait=False``. Between the two,
+    the gold-label scores travel to the host (asynchronously on CUDA, into
+    pinned memory) while the caller queues more device work; :meth:`result`
+    finishes the job.
     """
-    if pending.host is None:
-        return pending.out
-    if pending.ready is not None:
-        pending.ready.synchronize()
-    N, scheme, device = pending.N, pending.scheme, pending.device
-    packed = pending.host.numpy()
-    B = packed.shape[0]
-    cost_all, mask_np = -packed[:, :N, :], packed[:, N, :] > 0.5  # (B, N, n_max), (B, n_max)
 
-    counts = mask_np.sum(axis=1)  # (B,)
-    if (counts > N).any():
-        row = int(np.argmax(counts > N))
-        raise ValueError(
-            f"target_mask row {row} has {int(counts[row])} real labels, more than the N={N} "
-            f"decoding steps of probs (B={B}, N={N})"
-        )
+    def __init__(self, *, host, ready, out, index, scheme):
+        self.host = host  # (B, N + 1, n_max) float32 host tensor: scores, then the mask row; None if trivial
+        self.ready = ready  # CUDA event recorded after the copy, or None
+        self.out = out  # (B, N) all empty_id, on the device
+        self.index = index  # (B, n_max) gold output ids (0 on padding), on the device
+        self.scheme = scheme
 
-    column = np.full((B, N), -1, dtype=np.int64)  # gold column assigned to each step
-    for i in range(B):
-        real = np.flatnonzero(mask_np[i])  # columns of the real labels
-        steps, cols = _solve_one(cost_all[i][:, real], scheme)  # views, no copies of probs
-        column[i, steps] = real[cols]
-    column = torch.from_numpy(column)  # (B, N)
-    if device.type == "cuda":
-        column = column.pin_memory().to(device, non_blocking=True)
-    else:
-        column = column.to(device)
-    matched = column >= 0
-    gathered = pending.index.gather(1, column.clamp(min=0))  # (B, N)
-    return torch.where(matched, gathered, pending.out)
+    @torch.no_grad()
+    def result(self) -> torch.Tensor:
+        """Wait for the scores, solve each example on the host (Eq. 11-12), return the ``(B, N)`` targets.
+
+        The only host synchronisation of the matching is here (waiting for the
+        copy started by :func:`assign_targets`).
+        """
+        if self.host is None:
+            return self.out
+        if self.ready is not None:
+            self.ready.synchronize()
+        B, N = self.out.shape
+        packed = self.host.numpy()  # (B, N + 1, n_max)
+        cost_all, mask_np = -packed[:, :N, :], packed[:, N, :] > 0.5  # (B, N, n_max), (B, n_max)
+
+        counts = mask_np.sum(axis=1)  # (B,)
+        if (counts > N).any():
+            row = int(np.argmax(counts > N))
+            raise ValueError(
+                f"target_mask row {row} has {int(counts[row])} real labels, more than the N={N} "
+                f"decoding steps of probs (B={B}, N={N})"
+            )
+
+        column = np.full((B, N), -1, dtype=np.int64)  # gold column assigned to each step
+        for i in range(B):
+            real = np.flatnonzero(mask_np[i])  # columns of the real labels
+            steps, cols = _solve_one(cost_all[i][:, real], self.scheme)  # views, no copies of probs
+            column[i, steps] = real[cols]
+        column = torch.from_numpy(column)  # (B, N)
+        device = self.out.device
+        if device.type == "cuda":
+            column = column.pin_memory().to(device, non_blocking=True)
+        else:
+            column = column.to(device)
+        matched = column >= 0
+        gathered = self.index.gather(1, column.clamp(min=0))  # (B, N)
+        return torch.where(matched, gathered, self.out)
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from xmtc import cli, engine, settings
+from xmtc import cli, rundir, settings
 from xmtc.config import LIMITS, SECTIONS, ConfigError, NetConfig, check_limit, preset
 from xmtc.loading import embeddings_path
 from xmtc.progress import LogProgress, RichProgress, make_progress
@@ -227,7 +227,7 @@ def test_data_or_config_is_required(capsys):
 def _saved(tmp_path, argv, model="otseq2set", name="run") -> tuple[Path, object]:
     """A run directory's config.json as the training scripts write it (with the run_info extras)."""
     _, cfg = parse([*argv, "--out", str(tmp_path / name)], model)
-    engine.write_config(tmp_path / name, cfg, {"model_config": {"n_labels": 90, "lightconv_kernels": (3, 7)},
+    rundir.write_config(tmp_path / name, cfg, {"model_config": {"n_labels": 90, "lightconv_kernels": (3, 7)},
                                                "parameters": 123, "device": "cpu", "dataset": {"n_train": 7770}})
     return tmp_path / name / "config.json", cfg
 

@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from xmtc import checkpoint, engine
+from xmtc import checkpoint, engine, loading, registry, runtime
 from xmtc.batching import SplitDataset, collate
 from xmtc.config import compose
 
@@ -65,15 +65,15 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str, reference: str,
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world, timeout=TIMEOUT)
     try:
         cfg = ddp_config(out_dir)
-        data = engine.load_data(cfg.data, seed=cfg.train.seed)
-        engine.seed_everything(cfg.train.seed)
-        model = engine.build_model(cfg, data)
+        data = loading.load_data(cfg.data, seed=cfg.train.seed)
+        runtime.seed_everything(cfg.train.seed)
+        model = registry.build_model(cfg, data)
         try:
             engine.fit(model, data, cfg, device=torch.device("cpu"), out_dir=out_dir, callbacks=_StopAfterFirstEpoch())
         except KeyboardInterrupt:
             pass
         # evaluate the one-process reference model under 2 ranks
-        ref = engine.model_from_checkpoint(checkpoint.load(reference))
+        ref = registry.model_from_checkpoint(checkpoint.load(reference))
         metrics, pred = engine.evaluate(ref, data, "test", cfg.train, device=torch.device("cpu"))
         if rank == 0:
             with open(result, "w") as f:
@@ -96,9 +96,9 @@ def test_two_ranks_match_one_process(tmp_path):
     cpu = torch.device("cpu")
     # one process, straight through two epochs
     cfg = ddp_config(str(tmp_path / "one"))
-    data = engine.load_data(cfg.data, seed=cfg.train.seed)
-    engine.seed_everything(cfg.train.seed)
-    model = engine.build_model(cfg, data)
+    data = loading.load_data(cfg.data, seed=cfg.train.seed)
+    runtime.seed_everything(cfg.train.seed)
+    model = registry.build_model(cfg, data)
     snap = _Snapshot(model)
     engine.fit(model, data, cfg, device=cpu, out_dir=tmp_path / "one", callbacks=snap)
     metrics_one, pred_one = engine.evaluate(model, data, "test", cfg.train, device=cpu)
@@ -128,8 +128,8 @@ def test_two_ranks_match_one_process(tmp_path):
 
     # the 2-rank checkpoint resumes on 1 rank and ends where the 1-process run ended
     cfg2 = ddp_config(str(tmp_path / "two"))
-    engine.seed_everything(cfg2.train.seed)
-    resumed = engine.build_model(cfg2, data)
+    runtime.seed_everything(cfg2.train.seed)
+    resumed = registry.build_model(cfg2, data)
     res = engine.fit(resumed, data, cfg2, device=cpu, out_dir=tmp_path / "two", resume=True)
     assert [r["epoch"] for r in res.history] == [1, 2]
     final_one = checkpoint.load(tmp_path / "one" / "checkpoint.pt")["model"]
@@ -157,9 +157,9 @@ def _uneven_worker(rank: int, world: int, init_file: str, root: str):
     try:
         for name, n_train in UNEVEN.items():
             cfg = uneven_config(n_train, f"{root}/{name}")
-            data = engine.load_data(cfg.data, seed=cfg.train.seed)
-            engine.seed_everything(cfg.train.seed)
-            model = engine.build_model(cfg, data)
+            data = loading.load_data(cfg.data, seed=cfg.train.seed)
+            runtime.seed_everything(cfg.train.seed)
+            model = registry.build_model(cfg, data)
             engine.fit(model, data, cfg, device=torch.device("cpu"), out_dir=cfg.out)
         dist.barrier()
     finally:
@@ -175,17 +175,17 @@ def train_as_ranks(cfg, data, world: int) -> dict:
     ``world = 1`` this is plain one-process training on the global-batch loss.
     """
     t = cfg.train
-    engine.seed_everything(t.seed)
-    model = engine.build_model(cfg, data)
+    runtime.seed_everything(t.seed)
+    model = registry.build_model(cfg, data)
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr)
     items = SplitDataset(data.train, data.n_labels, data.label_order(model.label_order), data.max_src_len)
-    loader = engine.make_loader(data, "train", t, label_order=model.label_order, train=True, epoch=0)
+    loader = loading.make_loader(data, "train", t, label_order=model.label_order, train=True, epoch=0)
     model.train()
     for global_batch in loader.batch_sampler:
         if len(global_batch) < world:
             continue
         shards = [collate([items[i] for i in global_batch[r::world]]) for r in range(world)]
-        losses = [model.compute_loss(engine.truncate_targets(b, model.config.n_steps))["loss"] for b in shards]
+        losses = [model.compute_loss(loading.truncate_targets(b, model.config.n_steps))["loss"] for b in shards]
         optimizer.zero_grad(set_to_none=True)
         (sum(losses) / world).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
@@ -204,13 +204,13 @@ def test_two_ranks_with_uneven_shards_and_label_counts(tmp_path):
     mp.spawn(_uneven_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     for name, n_train in UNEVEN.items():
         cfg = uneven_config(n_train)
-        data = engine.load_data(cfg.data, seed=cfg.train.seed)
+        data = loading.load_data(cfg.data, seed=cfg.train.seed)
         two = checkpoint.load(tmp_path / name / "checkpoint.pt", model_type="otseq2set")
         assert two["epoch"] == 1
         # the reference loop is the engine's own one-process training, exactly
         one = train_as_ranks(cfg, data, world=1)
-        engine.seed_everything(cfg.train.seed)
-        fitted = engine.build_model(cfg, data)
+        runtime.seed_everything(cfg.train.seed)
+        fitted = registry.build_model(cfg, data)
         engine.fit(fitted, data, cfg, device=torch.device("cpu"))
         for k, v in fitted.state_dict().items():
             assert torch.equal(v, one[k]), (name, k)

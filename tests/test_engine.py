@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from xmtc import checkpoint, cli, engine
+from xmtc import checkpoint, cli, distributed, engine, loading, registry, runtime
 from xmtc.config import FAST, PRESETS, ConfigError, RunConfig, compose, preset
 
 
@@ -31,7 +31,7 @@ def tiny_config(**train) -> RunConfig:
 
 @pytest.fixture(scope="module")
 def tiny_data():
-    return engine.load_data(tiny_config().data)
+    return loading.load_data(tiny_config().data)
 
 
 # --------------------------------------------------------------------------- config
@@ -89,13 +89,13 @@ def test_unknown_dataset_or_model():
 
 
 def test_select_device():
-    assert engine.select_device("cpu") == torch.device("cpu")
-    assert engine.select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert runtime.select_device("cpu") == torch.device("cpu")
+    assert runtime.select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
-            engine.select_device("cuda")
+            runtime.select_device("cuda")
     with pytest.raises(ConfigError):
-        engine.select_device("tpu9")
+        runtime.select_device("tpu9")
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -151,7 +151,7 @@ def test_checkpoint_refuses_pickled_code(tmp_path):
 
 
 def test_rng_state_roundtrip(tmp_path):
-    engine.seed_everything(5)
+    runtime.seed_everything(5)
     state = checkpoint.rng_state()
     checkpoint.save({"rng": state}, tmp_path / "r.pt")
     first = (random.random(), np.random.rand(), torch.rand(3))
@@ -163,23 +163,23 @@ def test_rng_state_roundtrip(tmp_path):
 # --------------------------------------------------------------------------- batches and prediction
 def test_sharded_batches_cover_each_global_batch_once():
     base = [[0, 1, 2, 3, 4], [5, 6, 7], [8]]
-    shards = [list(engine.ShardedBatchSampler(base, r, 2)) for r in range(2)]
+    shards = [list(distributed.ShardedBatchSampler(base, r, 2)) for r in range(2)]
     assert shards[0] == [[0, 2, 4], [5, 7], [8]] and shards[1] == [[1, 3], [6]]
     for g, batch in enumerate(base):
         got = sorted(i for s in shards for b in s for i in b if i in batch)
         assert got == batch
     # training: a global batch with fewer documents than ranks is left out on every rank, so that
     # every rank joins every step's gradient all-reduce (rank 1 used to run one step less and hang)
-    train = [engine.ShardedBatchSampler(base, r, 2, drop_short=True) for r in range(2)]
+    train = [distributed.ShardedBatchSampler(base, r, 2, drop_short=True) for r in range(2)]
     assert [list(s) for s in train] == [[[0, 2, 4], [5, 7]], [[1, 3], [6]]]
     assert [len(s) for s in train] == [2, 2]
-    assert [len(list(engine.ShardedBatchSampler(base, r, 3, drop_short=True))) for r in range(3)] == [2, 2, 2]
+    assert [len(list(distributed.ShardedBatchSampler(base, r, 3, drop_short=True))) for r in range(3)] == [2, 2, 2]
 
 
 def test_training_batches_depend_only_on_seed_and_epoch(tiny_data):
     t = tiny_config().train
     def order(epoch):
-        return [b.index.tolist() for b in engine.make_loader(tiny_data, "train", t, train=True, epoch=epoch)]
+        return [b.index.tolist() for b in loading.make_loader(tiny_data, "train", t, train=True, epoch=epoch)]
 
     torch.rand(5)  # the global RNG does not matter
     assert order(1) == order(1) and order(0) != order(1)
@@ -189,9 +189,9 @@ def test_training_batches_depend_only_on_seed_and_epoch(tiny_data):
 
 def test_predict_returns_split_order(tiny_data):
     cfg = tiny_config()
-    engine.seed_everything(0)
-    model = engine.build_model(cfg, tiny_data).eval()
-    loader = engine.make_loader(tiny_data, "test", cfg.train)  # length-sorted batches
+    runtime.seed_everything(0)
+    model = registry.build_model(cfg, tiny_data).eval()
+    loader = loading.make_loader(tiny_data, "test", cfg.train)  # length-sorted batches
     pred = engine.predict(model, loader, device=torch.device("cpu"), n_docs=len(tiny_data.test), top_k=3)
     assert pred.top_ids.shape == (len(tiny_data.test), 3)
     from xmtc.batching import SplitDataset, collate
@@ -206,24 +206,24 @@ def test_predict_returns_split_order(tiny_data):
 
 def test_n_steps_default_and_smaller_than_a_label_set(tiny_data):
     cfg = tiny_config()
-    assert engine.build_model(cfg, tiny_data).config.n_steps == engine.max_labels(tiny_data)
-    assert engine.max_labels(tiny_data) == max(len(d.labels) for d in tiny_data.train)
+    assert registry.build_model(cfg, tiny_data).config.n_steps == loading.max_labels(tiny_data)
+    assert loading.max_labels(tiny_data) == max(len(d.labels) for d in tiny_data.train)
     # N below the largest label set: training keeps each document's first N labels
     cfg.net.n_steps = 2
-    model = engine.build_model(cfg, tiny_data)
-    assert engine.targets_truncated(tiny_data, 2) == sum(len(d.labels) > 2 for d in tiny_data.train) > 0
-    loader = engine.make_loader(tiny_data, "train", cfg.train, train=True)
+    model = registry.build_model(cfg, tiny_data)
+    assert loading.targets_truncated(tiny_data, 2) == sum(len(d.labels) > 2 for d in tiny_data.train) > 0
+    loader = loading.make_loader(tiny_data, "train", cfg.train, train=True)
     batch = next(iter(loader))
-    cut = engine.truncate_targets(batch, 2)
+    cut = loading.truncate_targets(batch, 2)
     assert cut.labels.shape[1] == 2 and torch.equal(cut.labels, batch.labels[:, :2])
-    terms = engine.train_one_epoch(model, loader, torch.optim.Adam(model.parameters()), device=torch.device("cpu"),
-                                   max_targets=2)
+    terms = engine.train_one_epoch(distributed.LossModule(model), loader, torch.optim.Adam(model.parameters()),
+                                   device=torch.device("cpu"), max_targets=2)
     assert np.isfinite(terms["loss"])
 
 
 def test_uniform_initialisation(tiny_data):
     cfg = tiny_config()
-    model = engine.build_model(cfg, tiny_data)
+    model = registry.build_model(cfg, tiny_data)
     for name, p in model.named_parameters():
         assert p.abs().max() <= cfg.train.init_range + 1e-7, name
 
@@ -233,8 +233,8 @@ def test_uniform_initialisation(tiny_data):
 def test_fit_learns_and_keeps_the_best_epoch(tiny_data, model_name):
     cfg = tiny_config(epochs=3)
     cfg.model = model_name
-    engine.seed_everything(0)
-    model = engine.build_model(cfg, tiny_data)
+    runtime.seed_everything(0)
+    model = registry.build_model(cfg, tiny_data)
     result = engine.fit(model, tiny_data, cfg, device=torch.device("cpu"))
     losses = [r["train"]["loss"] for r in result.history]
     assert losses[-1] < losses[0]
@@ -250,9 +250,9 @@ def test_fit_learns_and_keeps_the_best_epoch(tiny_data, model_name):
 
 def test_grad_clip_is_applied(tiny_data):
     cfg = tiny_config()
-    engine.seed_everything(0)
-    model = engine.build_model(cfg, tiny_data)
-    loader = engine.make_loader(tiny_data, "train", cfg.train, train=True)
+    runtime.seed_everything(0)
+    model = registry.build_model(cfg, tiny_data)
+    loader = loading.make_loader(tiny_data, "train", cfg.train, train=True)
     seen = []
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
     real_step = opt.step
@@ -262,7 +262,7 @@ def test_grad_clip_is_applied(tiny_data):
         return real_step(*a, **k)
 
     opt.step = step
-    engine.train_one_epoch(model, loader, opt, device=torch.device("cpu"), grad_clip=1e-3)
+    engine.train_one_epoch(distributed.LossModule(model), loader, opt, device=torch.device("cpu"), grad_clip=1e-3)
     assert seen and max(float(s) for s in seen) <= 1e-3 * 1.001
 
 
@@ -273,9 +273,9 @@ def test_load_embeddings_sets_dims(tiny_data, tmp_path):
     (tmp_path / "g.txt").write_text("\n".join(lines) + "\n")
     cfg = tiny_config()
     cfg.data.embeddings = str(tmp_path / "g.txt")
-    emb = engine.load_embeddings(cfg, tiny_data)
+    emb = loading.load_embeddings(cfg, tiny_data)
     assert cfg.net.embed_dim == 6 and cfg.net.label_embed_dim == 6
-    model = engine.build_model(cfg, tiny_data, emb)
+    model = registry.build_model(cfg, tiny_data, emb)
     row = tiny_data.vocab.stoi[words[3]]
     assert torch.allclose(model.encoder.embedding.weight[row], torch.tensor([(3 + j) / 10 for j in range(6)]))
     assert emb.labels.shape == (tiny_data.n_labels, 6)

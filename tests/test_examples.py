@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from evaluation import evaluate
-from xmtc import checkpoint, engine
+from xmtc import checkpoint, inference
 from xmtc.progress import RichProgress
 
 REPO = Path(__file__).resolve().parents[1]
@@ -292,18 +292,18 @@ def test_predict_entry_point_and_function(scripts, tmp_path, capsys):
     out = tmp_path / "run"
     assert scripts["train_otseq2set"].main(SYNTH + ["--epochs", "1", "--out", str(out)]) == 0
     capsys.readouterr()
-    run = engine.load_run(out, device="cpu")
+    run = inference.load_run(out, device="cpu")
     rows = gold_of(out)
     # a training document's own text gets the labels the run directory predicted for it
     from xmtc.datasets import load
 
     ds = load("synthetic", n_docs=600, n_labels=20)
     texts = [ds.test.text(i) for i in range(5)]
-    labelled = engine.predict_texts(run, texts)
+    labelled = inference.predict_texts(run, texts)
     for row, labels in zip(rows[:5], labelled):
         assert sorted(n for n, _ in labels) == sorted(x for x in row[2].split("|") if x)
         assert all(0.0 <= s <= 1.0 for _, s in labels)
-    top = engine.predict_texts(run, texts[:2], top_k=3)
+    top = inference.predict_texts(run, texts[:2], top_k=3)
     assert [len(t) for t in top] == [3, 3]
     assert scripts["predict"].main([str(out), texts[0], "--top-k", "2"]) == 0
     printed = capsys.readouterr().out.strip().splitlines()

@@ -1,12 +1,13 @@
 """Fast paths of the training step against the readable references kept beside them.
 
-* matching split into launch (device gather + copy) and finish (host solve):
-  equal to the per-example reference;
+* matching split into launch (device gather + copy, ``assign_targets(...,
+  wait=False)``) and finish (host solve, ``PendingAssignment.result``): equal to
+  the per-example reference;
 * IPOT column padding (one compiled shape for every ``n_max``) and the compiled
   IPOT loop (``torch.compile``): equal to eager IPOT;
-* the set loss with the OT term computed inside the fused softmax op (queued
-  before the host solve): equal to the per-example reference, values and
-  gradients (also covered by tests/test_set_loss.py);
+* the set loss with the OT term queued before the host solve of the matching
+  and the NLL's own backward (``_MatchedNLL``): equal to the per-example
+  reference, values and gradients (also covered by tests/test_set_loss.py);
 * the decoder's batched output-layer backward (``_StepLinear``): equal to the
   per-step reference path, logits and every parameter's gradient.
 """
@@ -21,8 +22,8 @@ import pytest
 import torch
 
 from baselines import Seq2Seq, Seq2SeqConfig, sequence_targets
-from losses.ipot import _ipot, _ipot_loop, ipot, ipot_fused
-from losses.matching import assign_targets_reference, finish_assignment, launch_assignment
+from losses.ipot import _crop, _iterate, _prepare, _validate, ipot, ipot_fused
+from losses.matching import assign_targets, assign_targets_reference
 from losses.set_loss import set_loss, set_loss_reference
 from models import OTSeq2Set, OTSeq2SetConfig
 
@@ -41,20 +42,22 @@ def _batch(B=5, N=6, V=20, n_max=4, seed=0, dtype=torch.float64):
 
 
 @pytest.mark.parametrize("scheme", ["all", "first_n"])
-def test_launch_finish_equals_reference(scheme):
+def test_assign_targets_launched_then_finished_equals_reference(scheme):
     logits, targets, mask, _ = _batch(B=8, N=7, n_max=5, seed=1)
     probs = logits.softmax(-1)
-    got = finish_assignment(launch_assignment(probs, targets, mask, scheme))
+    got = assign_targets(probs, targets, mask, scheme, wait=False).result()
     want = assign_targets_reference(probs, targets, mask, scheme)
     assert torch.equal(got, want)
 
 
-def test_ipot_column_padding_changes_nothing():
+def test_ipot_invariant_to_zero_weight_padding_columns():
     g = torch.Generator().manual_seed(2)
     cost = torch.rand(4, 6, 3, generator=g, dtype=torch.float64) * 2
     b = torch.tensor([[1 / 3] * 3, [0.5, 0.5, 0.0], [1.0, 0, 0], [0.0, 0.0, 0.0]], dtype=torch.float64)
     want = ipot(cost, None, b)
-    got = _ipot(cost, None, b, beta=1.0, n_iter=50, inner_iter=1, loop=_ipot_loop, pad_to=6)
+    C, mu, nu = _validate(cost, None, b, beta=1.0, n_iter=50, inner_iter=1)
+    G, mu, nu, floor = _prepare(C, mu, nu, 1.0, pad_to=6)  # (4, 6, 6): three zero-weight columns more
+    got = _crop(_iterate(G, mu, nu, 50, 1, floor), cost)
     assert got.shape == want.shape
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-15)
 

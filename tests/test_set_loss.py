@@ -101,7 +101,7 @@ def test_batch_of_one_equals_batch_of_copies():
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), scheme=st.sampled_from(["all", "first_n"]), B=st.integers(1, 4),
        N=st.integers(1, 6), n_max=st.integers(1, 6))
-def test_property_shuffling_gold_labels_changes_nothing(seed, scheme, B, N, n_max):
+def test_property_invariant_to_gold_label_order(seed, scheme, B, N, n_max):
     n_max = min(n_max, N)
     logits, targets, mask, emb = _batch(seed, B=B, N=N, n_max=n_max, empty_row=False)
     g = torch.Generator().manual_seed(seed + 1)
@@ -120,7 +120,7 @@ def test_property_shuffling_gold_labels_changes_nothing(seed, scheme, B, N, n_ma
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), scheme=st.sampled_from(["all", "first_n"]))
-def test_property_permuting_batch_permutes_terms(seed, scheme):
+def test_property_equivariant_to_batch_order(seed, scheme):
     logits, targets, mask, emb = _batch(seed, B=5)
     perm = torch.randperm(5, generator=torch.Generator().manual_seed(seed))
     a = set_loss(logits, targets, mask, emb, scheme=scheme, reduction="none")
@@ -135,7 +135,7 @@ def test_property_permuting_batch_permutes_terms(seed, scheme):
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), extra=st.integers(1, 4), scheme=st.sampled_from(["all", "first_n"]))
-def test_property_extra_padding_columns_change_nothing(seed, extra, scheme):
+def test_property_invariant_to_padding_label_columns(seed, extra, scheme):
     logits, targets, mask, emb = _batch(seed, B=4, N=5, n_max=4)
     g = torch.Generator().manual_seed(seed)
     junk = torch.randint(0, logits.shape[2], (4, extra), generator=g)  # any valid id in the padding

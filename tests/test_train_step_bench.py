@@ -3,7 +3,6 @@ the step it times is the engine's training step (no timing is asserted)."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import json
@@ -26,14 +25,14 @@ def bench():
 def test_train_step_benchmark_runs_and_writes_json(bench, tmp_path):
     # the structure and the arithmetic of the report; its timings themselves are not asserted
     out = tmp_path / "step.json"
-    set_loss_module = importlib.import_module("losses.set_loss")
-    before = {a: getattr(set_loss_module, a) for attrs in set_loss_module.TIMED_SECTIONS.values() for a in attrs}
+    loss_modules = [importlib.import_module(m) for m in ("losses.set_loss", "losses.matching", "losses.ipot")]
+    before = {(m, a): f for m in loss_modules for a, f in vars(m).items() if callable(f)}
     argv = ["--device", "cpu", "--preset", "eurlex", "amazon670k", "--scale", "0.0001", "--hidden", "8",
             "--embed", "8", "--steps", "2", "--warmup", "1", "--threads", "1", "--seed", "0", "--json", str(out),
             "--quiet"]
     rows = bench.main(argv)
-    # the timing wrappers are removed again
-    assert all(getattr(set_loss_module, a) is f for a, f in before.items())
+    # the loss modules are left as they were (sections are timed by the profiler, nothing is wrapped)
+    assert all(getattr(m, a) is f for (m, a), f in before.items())
     data = json.loads(out.read_text())
     assert {"device", "torch", "threads", "scale", "hidden", "embed", "steps", "warmup", "amp"} <= set(data["meta"])
     assert (data["meta"]["scale"], data["meta"]["hidden"], data["meta"]["amp"]) == (0.0001, 8, False)
@@ -65,7 +64,8 @@ def test_train_step_benchmark_runs_and_writes_json(bench, tmp_path):
 
 
 def test_timed_step_is_the_engine_step_and_timers_change_no_numbers(bench, monkeypatch):
-    """The benchmark's step computes what xmtc.engine.train_one_epoch computes, timers on or off."""
+    """The benchmark's step computes what xmtc.engine.train_one_epoch computes, profiler on or off."""
+    from xmtc.distributed import LossModule
     from xmtc.engine import train_one_epoch
 
     monkeypatch.setattr(bench, "GRAD_CLIP", 1e-3)  # small enough that the clipping changes the step
@@ -74,22 +74,27 @@ def test_timed_step_is_the_engine_step_and_timers_change_no_numbers(bench, monke
     batch = bench.make_batch(shape["B"], shape["S"], shape["N"], shape["n_labels"], 300, 5.3, seed=1)
     cpu = torch.device("cpu")
     results = []
-    for way in ("engine", "bench", "bench+timer"):
+    for way in ("engine", "bench", "bench+profiler"):
         torch.manual_seed(0)
         model = bench.build_models(shape, 8, 8, 300)["OTSeq2Set"]
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         torch.manual_seed(1)  # dropout
         if way == "engine":
-            terms = train_one_epoch(model, [batch], optimizer, device=cpu, grad_clip=bench.GRAD_CLIP, amp=False)
+            terms = train_one_epoch(LossModule(model), [batch], optimizer, device=cpu, grad_clip=bench.GRAD_CLIP,
+                                    amp=False)
             loss = terms["loss"]
         else:
-            timer = bench.SectionTimer(cpu, bench.set_loss_sections()) if way == "bench+timer" else None
-            with timer or contextlib.nullcontext():
-                if timer is not None:
-                    timer.active = True
-                loss = bench.train_step(model, batch, optimizer, cpu, amp=False)["loss"].item()
-            if timer is not None:
-                assert set(timer.seconds()) == {"matching", "ipot"}  # both sections were called
+            out = {}
+
+            def step():
+                out["loss"] = bench.train_step(model, batch, optimizer, cpu, amp=False)["loss"].item()
+
+            if way == "bench+profiler":
+                ((_, seconds),) = bench.profiled_sections(step, cpu, 1)
+                assert set(seconds) == {"matching", "ipot"}  # both sections were called
+            else:
+                step()
+            loss = out["loss"]
         results.append((loss, [q.detach().clone() for q in model.parameters()]))
     (loss0, params0), *others = results
     for loss, params in others:

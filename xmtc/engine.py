@@ -5,8 +5,8 @@ over the epochs, gradient norm clipped at 8, weights from U(-0.1, 0.1),
 dropout 0.2, validation after every epoch keeping the best checkpoint by
 validation micro-F1, which is then evaluated on the test split.
 
-Pieces, used top to bottom by ``examples/train_otseq2set.py`` (all importable
-from here; the module that defines each is named)::
+Pieces, used top to bottom by ``examples/train_otseq2set.py`` (each imported
+from the module that defines it)::
 
     cfg     = xmtc.config.compose(...)                  # resolved RunConfig
     device  = select_device(cfg.train.device); seed_everything(...)   # xmtc.runtime
@@ -16,6 +16,14 @@ from here; the module that defines each is named)::
     result  = fit(model, data, cfg, device=device, callbacks=...)      # here
     test    = evaluate(model, data, "test", cfg.train, device=device)  # here
     write_metrics(cfg.out, ...); write_predictions(...)                # xmtc.rundir
+
+:func:`fit` is three named steps around the epoch loop: :func:`restore`
+(``--resume``), :func:`run_epoch` (a training pass, the LR schedule's step,
+validation) and :func:`save_epoch` (``best.pt``, ``checkpoint.pt``,
+``metrics.json``). Every model is trained through ``xmtc.distributed.LossModule``
+(``forward(batch) = model.compute_loss(batch)``), with or without
+``DistributedDataParallel`` around it, so :func:`train_one_epoch` always calls
+it the same way.
 
 The library never prints: progress goes to a :class:`Callbacks` object
 (``xmtc.progress.RichProgress`` draws it). Loss terms come from each model's
@@ -39,7 +47,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +55,12 @@ from torch import nn
 
 from . import checkpoint
 from .config import ConfigError, RunConfig, TrainConfig
-from .distributed import (DistContext, LossModule, ShardedBatchSampler, barrier, distributed_context, gather,
-                          init_distributed, unwrap)
-from .loading import (Embeddings, load_data, load_embeddings, make_loader, max_labels, targets_truncated,
-                      truncate_targets)
-from .registry import build_model, model_config, model_from_checkpoint, model_registry, model_type_of
-from .rundir import (Run, check_resumable, load_run, predict_texts, run_info, run_state, summary, write_config,
-                     write_metrics, write_predictions)
+from .distributed import DistContext, LossModule, barrier, distributed_context, gather, init_distributed, unwrap
+from .loading import load_data, load_embeddings, make_loader, truncate_targets
+from .outcomes import FitResult, RunResult, SplitPrediction
+from .registry import build_model
+from .run_state import check_resumable, run_state
+from .rundir import run_info, summary, write_config, write_metrics, write_predictions
 from .runtime import autocast, seed_everything, select_device, set_threads
 
 # --------------------------------------------------------------------------- callbacks
@@ -93,7 +99,7 @@ class Callbacks:
 
 # --------------------------------------------------------------------------- training
 
-def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, *, device: torch.device,
+def train_one_epoch(loss_module: nn.Module, loader, optimizer: torch.optim.Optimizer, *, device: torch.device,
                     grad_clip: float = 8.0, amp: bool = True, epoch: int = 1,
                     callbacks: Callbacks | None = None, log_every: int = 1, world_size: int = 1,
                     max_targets: int | None = None) -> dict:
@@ -101,9 +107,10 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
 
     Parameters
     ----------
-    model : nn.Module
-        A model with ``compute_loss(batch)`` or a wrapper whose ``forward(batch)``
-        returns the loss dict (DDP around :class:`LossModule`).
+    loss_module : nn.Module
+        ``forward(batch)`` returns the dict of loss terms:
+        ``xmtc.distributed.LossModule(model)``, or ``DistributedDataParallel``
+        around it.
     loader : iterable of ``Batch``
     optimizer : torch optimizer
     grad_clip : float
@@ -122,9 +129,7 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
         ``grad_norm`` (mean before clipping), ``docs``, ``time_s``, ``docs_per_s``.
     """
     cb = callbacks or Callbacks()
-    model.train()
-    run_loss = (lambda b: model(b)) if isinstance(model, (LossModule, nn.parallel.DistributedDataParallel)) \
-        else (lambda b: model.compute_loss(b))
+    loss_module.train()
     sums: dict[str, float] = {}
     n_docs, gnorm_sum, n_steps = 0, 0.0, 0
     n_batches = len(loader)
@@ -134,14 +139,14 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
             batch = truncate_targets(batch, max_targets)
         batch = batch.to(device)
         with autocast(device, amp):
-            terms = run_loss(batch)
+            terms = loss_module(batch)
         loss = terms["loss"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"epoch {epoch}, batch {step}: loss is {loss.item()}; "
                                      f"try a smaller learning rate")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        gnorm = torch.nn.utils.clip_grad_norm_(loss_module.parameters(), grad_clip)
         optimizer.step()
         B = len(batch)
         n_docs += B * world_size
@@ -158,15 +163,6 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     out.update(grad_norm=gnorm_sum / max(n_steps, 1), docs=n_docs, time_s=elapsed,
                docs_per_s=n_docs / max(elapsed, 1e-9))
     return out
-
-
-@dataclass
-class SplitPrediction:
-    """Predictions over a split, in split order."""
-
-    labels: list[set[int]]  # dataset label ids per document
-    top_ids: np.ndarray  # (D, k) best-scoring label ids
-    top_scores: np.ndarray  # (D, k)
 
 
 @torch.no_grad()
@@ -248,16 +244,6 @@ def evaluate(model: nn.Module, dataset, split: str, train_cfg: TrainConfig, *, d
 
 
 # --------------------------------------------------------------------------- fit
-@dataclass
-class FitResult:
-    """What :func:`fit` returns."""
-
-    history: list = field(default_factory=list)  # one record per epoch
-    best: dict | None = None  # {"epoch", "micro_f1"}
-    train_time_s: float = 0.0  # training passes only (no evaluation), summed over epochs, resume included
-    resumed_from: int = 0  # epochs completed before this call
-
-
 def fit(model: nn.Module, dataset, cfg: RunConfig, *, device: torch.device, out_dir: str | os.PathLike | None = None,
         resume: bool = False, callbacks: Callbacks | None = None, dist: DistContext | None = None) -> FitResult:
     """Train ``cfg.train.epochs`` epochs, validating after each; keep the best weights.
@@ -284,79 +270,95 @@ def fit(model: nn.Module, dataset, cfg: RunConfig, *, device: torch.device, out_
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t.epochs)
-    history: list = []
-    best: dict | None = None
-    start = 0
+    result, best_state = FitResult(), None  # best_state: the best epoch's weights, in memory on every rank
     if resume:
-        if out is None:
-            raise ConfigError("resume needs a run directory (--out)")
-        state = checkpoint.load(out / "checkpoint.pt", model_type=cfg.model)
-        check_resumable(state, cfg)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        checkpoint.set_rng_state(state["rng"])
-        start, history, best = int(state["epoch"]), list(state["history"]), state["best"]
-    label_order = unwrap(model).label_order
-    runner: nn.Module = model
+        result, best_state = restore(out, model, optimizer, scheduler, cfg)
+    loss_module: nn.Module = LossModule(model)  # forward(batch) = model.compute_loss(batch)
     if dist.active:
-        runner = nn.parallel.DistributedDataParallel(LossModule(model),
-                                                     device_ids=[device.index] if device.type == "cuda" else None)
-    result = FitResult(history=history, best=best, resumed_from=start,
-                       train_time_s=sum(r["train"]["time_s"] for r in history))
-    best_state = None  # the best epoch's weights, kept in memory on every rank
-    if resume and best is not None and (out / "best.pt").is_file():
-        best_state = checkpoint.load(out / "best.pt", model_type=cfg.model)["model"]
-    n_batches = len(make_loader(dataset, "train", t, label_order=label_order, train=True, dist=dist))
-    cb.on_fit_start(start, t.epochs, n_batches)
-    for epoch in range(start, t.epochs):
-        loader = make_loader(dataset, "train", t, label_order=label_order, train=True, epoch=epoch, dist=dist)
-        cb.on_epoch_start(epoch + 1, t.epochs, len(loader))
-        lr = optimizer.param_groups[0]["lr"]
-        terms = train_one_epoch(runner, loader, optimizer, device=device, grad_clip=t.grad_clip, amp=t.amp,
-                                epoch=epoch + 1, callbacks=cb, log_every=t.log_every, world_size=dist.world_size,
-                                max_targets=getattr(unwrap(model).config, "n_steps", None))
-        scheduler.step()
-        t0 = time.perf_counter()
-        val, _ = evaluate(model, dataset, "valid", t, device=device, label_order=label_order, callbacks=cb, dist=dist)
-        record = {"epoch": epoch + 1, "lr": lr, "train": terms, "valid": val,
-                  "valid_time_s": time.perf_counter() - t0}
-        history.append(record)
-        improved = best is None or val["micro_f1"] > best["micro_f1"]  # same on every rank (gathered metrics)
-        if improved:
-            best = {"epoch": epoch + 1, "micro_f1": val["micro_f1"]}
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        loss_module = nn.parallel.DistributedDataParallel(
+            loss_module, device_ids=[device.index] if device.type == "cuda" else None)
+    n_batches = len(make_loader(dataset, "train", t, label_order=unwrap(model).label_order, train=True, dist=dist))
+    cb.on_fit_start(result.resumed_from, t.epochs, n_batches)
+    for epoch in range(result.resumed_from, t.epochs):
+        record = run_epoch(loss_module, dataset, optimizer, scheduler, t, epoch=epoch, device=device, callbacks=cb,
+                           dist=dist)
+        improved = result.best is None or record["valid"]["micro_f1"] > result.best["micro_f1"]  # same on every rank
         record["best"] = improved
-        result.train_time_s += terms["time_s"]
+        result.history.append(record)
+        result.train_time_s += record["train"]["time_s"]
+        if improved:
+            result.best = {"epoch": epoch + 1, "micro_f1": record["valid"]["micro_f1"]}
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         if out is not None and dist.is_main:
-            if improved:
-                checkpoint.save(run_state(model, cfg, dataset, epoch=epoch + 1, history=history, best=best),
-                                out / "best.pt")
-            checkpoint.save(run_state(model, cfg, dataset, epoch=epoch + 1, history=history, best=best,
-                                      optimizer=optimizer, scheduler=scheduler), out / "checkpoint.pt")
-            write_metrics(out, history, best)
+            save_epoch(out, model, cfg, dataset, result, improved=improved, optimizer=optimizer, scheduler=scheduler)
         barrier(dist)  # rank 0's files are complete before anyone moves on
         cb.on_epoch_end(record)
-    result.history, result.best = history, best
     if best_state is not None:  # leave the best epoch's weights in the model
         model.load_state_dict(best_state)
     cb.on_fit_end(result)
     return result
 
 
+def restore(out_dir: Path | None, model: nn.Module, optimizer, scheduler,
+            cfg: RunConfig) -> tuple[FitResult, dict | None]:
+    """Continue a run: load ``out_dir/checkpoint.pt`` into the model, optimiser, LR schedule and RNG states.
+
+    Returns the :class:`FitResult` so far (history, best epoch, training time,
+    epochs completed) and the best epoch's weights from ``best.pt`` (None when
+    there is no such file).
+    """
+    if out_dir is None:
+        raise ConfigError("resume needs a run directory (--out)")
+    state = checkpoint.load(out_dir / "checkpoint.pt", model_type=cfg.model)
+    check_resumable(state, cfg)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    checkpoint.set_rng_state(state["rng"])
+    history = list(state["history"])
+    result = FitResult(history=history, best=state["best"], resumed_from=int(state["epoch"]),
+                       train_time_s=sum(r["train"]["time_s"] for r in history))
+    best_state = None
+    if result.best is not None and (out_dir / "best.pt").is_file():
+        best_state = checkpoint.load(out_dir / "best.pt", model_type=cfg.model)["model"]
+    return result, best_state
+
+
+def run_epoch(loss_module: nn.Module, dataset, optimizer, scheduler, train_cfg: TrainConfig, *, epoch: int,
+              device: torch.device, callbacks: Callbacks, dist: DistContext) -> dict:
+    """Epoch ``epoch`` (0-based): a training pass, the LR schedule's step, validation.
+
+    Returns the epoch's record: ``{"epoch" (1-based), "lr", "train"`` (loss
+    terms, :func:`train_one_epoch`), ``"valid"`` (metrics), ``"valid_time_s"}``.
+    """
+    t = train_cfg
+    model = unwrap(loss_module)
+    loader = make_loader(dataset, "train", t, label_order=model.label_order, train=True, epoch=epoch, dist=dist)
+    callbacks.on_epoch_start(epoch + 1, t.epochs, len(loader))
+    lr = optimizer.param_groups[0]["lr"]
+    terms = train_one_epoch(loss_module, loader, optimizer, device=device, grad_clip=t.grad_clip, amp=t.amp,
+                            epoch=epoch + 1, callbacks=callbacks, log_every=t.log_every, world_size=dist.world_size,
+                            max_targets=getattr(model.config, "n_steps", None))
+    scheduler.step()
+    t0 = time.perf_counter()
+    val, _ = evaluate(model, dataset, "valid", t, device=device, label_order=model.label_order, callbacks=callbacks,
+                      dist=dist)
+    return {"epoch": epoch + 1, "lr": lr, "train": terms, "valid": val, "valid_time_s": time.perf_counter() - t0}
+
+
+def save_epoch(out_dir: Path, model: nn.Module, cfg: RunConfig, dataset, result: FitResult, *, improved: bool,
+               optimizer, scheduler) -> None:
+    """After an epoch: ``best.pt`` (if it improved), ``checkpoint.pt`` (to resume) and ``metrics.json``."""
+    epoch = result.history[-1]["epoch"]
+    if improved:
+        checkpoint.save(run_state(model, cfg, dataset, epoch=epoch, history=result.history, best=result.best),
+                        out_dir / "best.pt")
+    checkpoint.save(run_state(model, cfg, dataset, epoch=epoch, history=result.history, best=result.best,
+                              optimizer=optimizer, scheduler=scheduler), out_dir / "checkpoint.pt")
+    write_metrics(out_dir, result.history, result.best)
+
+
 # --------------------------------------------------------------------------- one whole run
-@dataclass
-class RunResult:
-    """Outcome of :func:`train_run`."""
-
-    config: RunConfig
-    test: dict  # test metrics of the best epoch
-    fit: FitResult
-    parameters: int
-    stats: dict
-    out_dir: Path | None
-
-
 def train_run(cfg: RunConfig, *, out_dir=None, resume: bool = False, callbacks: Callbacks | None = None) -> RunResult:
     """config -> data -> model -> loop -> test evaluation -> run directory, without printing.
 
@@ -384,21 +386,5 @@ def train_run(cfg: RunConfig, *, out_dir=None, resume: bool = False, callbacks: 
     return RunResult(cfg, test, result, unwrap(model).num_parameters(), stats, out)
 
 
-# Re-exported: ``xmtc.engine`` stays the one import for every step of a run.
-__all__ = [
-    # this module: the loop
-    "Callbacks", "FitResult", "RunResult", "SplitPrediction", "evaluate", "fit", "predict", "train_one_epoch",
-    "train_run",
-    # xmtc.runtime
-    "autocast", "seed_everything", "select_device", "set_threads",
-    # xmtc.distributed
-    "DistContext", "LossModule", "ShardedBatchSampler", "distributed_context", "init_distributed", "unwrap",
-    # xmtc.loading
-    "Embeddings", "load_data", "load_embeddings", "make_loader", "max_labels", "targets_truncated",
-    "truncate_targets",
-    # xmtc.registry
-    "build_model", "model_config", "model_from_checkpoint", "model_registry", "model_type_of",
-    # xmtc.rundir
-    "Run", "check_resumable", "load_run", "predict_texts", "run_info", "run_state", "summary", "write_config",
-    "write_metrics", "write_predictions",
-]
+__all__ = ["Callbacks", "evaluate", "fit", "predict", "restore", "run_epoch", "save_epoch", "train_one_epoch",
+           "train_run"]

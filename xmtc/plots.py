@@ -4,7 +4,7 @@ Four plots, each a function that returns a ``matplotlib.figure.Figure`` and,
 with ``out=``, writes it as a PNG:
 
 * :func:`plot_training_curves` — loss terms and validation micro-F1 per epoch,
-  from a run directory's ``metrics.json`` (``xmtc.engine.write_metrics``);
+  from a run directory's ``metrics.json`` (``xmtc.rundir.write_metrics``);
 * :func:`plot_label_count_distribution` — labels per document of a dataset,
   with the share of documents below / above the mean (the paper's Figure 4,
   Section 3.6: it explains when matching scheme ``all`` beats ``first_n``);
@@ -77,7 +77,7 @@ def _run_path(run, name: str) -> Path:
 def read_metrics(run) -> dict:
     """The ``metrics.json`` of a run directory (or the file itself) as a dict.
 
-    Layout (``xmtc.engine.write_metrics``): ``{"epochs": [{"epoch", "lr",
+    Layout (``xmtc.rundir.write_metrics``): ``{"epochs": [{"epoch", "lr",
     "train": {loss terms..., "grad_norm", "docs", "time_s", ...}, "valid":
     {metrics...}, "best": bool}, ...], "best": {"epoch", "micro_f1"},
     "test": {metrics...}, ...}``; ``"test"`` is present once the run finished.
@@ -91,7 +91,7 @@ def read_metrics(run) -> dict:
 def read_predictions(run) -> tuple[list[set[str]], list[set[str]]]:
     """Gold and predicted label sets from a run's ``predictions.tsv``.
 
-    The file (``xmtc.engine.write_predictions``) has a header ``doc_id, gold,
+    The file (``xmtc.rundir.write_predictions``) has a header ``doc_id, gold,
     predicted`` and label names joined by ``|``; an empty field is an empty set.
 
     Returns

@@ -68,7 +68,7 @@ class RichProgress(Callbacks):
     Use as a context manager around data loading and training::
 
         with RichProgress(console) as progress:
-            data = engine.load_data(cfg.data, progress=progress.on_data)
+            data = loading.load_data(cfg.data, progress=progress.on_data)
             engine.fit(..., callbacks=progress)
     """
 
