@@ -20,6 +20,8 @@ so two ``(B, S, ·)`` operations per step dominate its cost on a CPU:
   same ``α`` as ``e_ti`` (it differs by ``−vᵀ1``). torch's CPU ``sigmoid`` is
   ~8x faster than its ``tanh`` (measured: 0.43 vs 3.3 ms at 32 x 256 x 128,
   one thread). On CUDA both are memory-bound, so the readable ``tanh`` is kept.
+On other devices (CUDA, MPS, ...) the readable path runs.
+
 * the backward of ``c_t = Σ_i α_ti h_i``: autograd's ``bmm`` backward forms
   the key gradient ``α_tᵀ g_t`` as a batched ``(S, 1) x (1, Dk)`` product,
   which runs ~2.5x slower on a CPU than the same outer product written as a
@@ -49,7 +51,8 @@ class _Context(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         weights, keys = ctx.saved_tensors  # (B, 1, S), (B, S, Dk); grad (B, 1, Dk)
-        # dtypes as autograd gives them (under CPU autocast the forward ran in bf16)
+        # dtypes as autograd gives them: under CPU autocast the forward ran in bf16
+        # (tests/test_models.py::test_runs_under_cpu_bf16_autocast)
         grad_weights = grad_keys = None
         if ctx.needs_input_grad[0]:
             grad_weights = torch.bmm(grad, keys.transpose(1, 2).to(grad.dtype)).to(weights.dtype)  # (B, 1, S)
@@ -71,7 +74,8 @@ class BahdanauAttention(nn.Module):
         Width of the scoring space.
     """
 
-    #: True: the readable ``tanh`` scores and autograd's ``bmm`` everywhere (see the module docstring).
+    #: True: the readable ``tanh`` scores and autograd's ``bmm`` on every device (see the module
+    #: docstring); set it on an instance (``attention.reference = True``) to compare the paths.
     reference: bool = False
 
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int):
@@ -108,7 +112,7 @@ class BahdanauAttention(nn.Module):
         if query_proj is None:
             query_proj = self.project_query(query)  # (B, A)
         a = query_proj.unsqueeze(1) + keys_proj  # (B, S, A) = W s + U h_i
-        fast = not (self.reference or keys_proj.is_cuda)
+        fast = not self.reference and keys_proj.device.type == "cpu"
         if fast:
             scores = 2 * self.v(torch.sigmoid(2 * a)).squeeze(-1)  # (B, S): e_ti + vᵀ1, same softmax
         else:

@@ -235,8 +235,11 @@ class Decoder(nn.Module):
         return self.output.final(x), state
 
     def step_features(self, prev, state, memory, prev_logits=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`step` up to the input of the ``V``-wide layer: ``(x_t (B, in), s_t (B, D))``.
+        """:meth:`step` up to the input of the ``V``-wide layer.
 
+        Parameters: as :meth:`step` (``prev (B,)``, ``state (B, D)``, ``memory``,
+        ``prev_logits (B, V)`` or None). Returns ``x_t (B, in)``, the features of
+        the output layer (``in = z``, or ``b`` with the bottleneck), and ``s_t (B, D)``;
         ``self.output.final(x_t)`` are :meth:`step`'s logits (same ops in the same order).
         """
         e = self.embedding(prev)  # (B, E)
@@ -345,7 +348,12 @@ class Decoder(nn.Module):
     def decode(self, memory: Memory, state: torch.Tensor, n_steps: int, *,
                inputs: torch.Tensor | None = None, forbidden: torch.Tensor | None = None,
                forbid_repeats: bool = False, stop_at_eos: bool = False) -> DecodeOutput:
-        """:meth:`decode_greedy` when a mask or ``EOS`` stopping is asked for, else :meth:`decode_train`."""
+        """:meth:`decode_greedy` when a mask or ``EOS`` stopping is asked for, else :meth:`decode_train`.
+
+        Parameters: ``memory``, ``state (B, D)``, ``n_steps``; ``inputs (B, n_steps)`` (teacher
+        forcing, training loop only); ``forbidden (V,)``, ``forbid_repeats``, ``stop_at_eos``
+        (greedy loop). Returns the chosen loop's :class:`DecodeOutput`.
+        """
         if forbidden is not None or forbid_repeats or stop_at_eos:
             if inputs is not None:
                 raise ValueError("teacher forcing (inputs) cannot be combined with masks or EOS stopping")

@@ -32,7 +32,8 @@ length).
 The authors' code differs (``style="authors"``, the default of the models'
 configs): one kernel per channel (``H = C``), no padding ("valid": output
 ``j`` reads inputs ``j s .. j s + K - 1``, so the sequence shrinks by
-``K - 1`` per layer, 52 positions over the four layers before the stride), and
+``K - 1`` per layer, 51 positions over the four layers before the stride: a
+document needs 52 tokens for one full window), and
 a ReLU after the last layer too. Its real outputs are the windows that lie
 inside the document; a document shorter than a kernel is zero-padded on the
 right to one window, whose output counts as real (every row keeps at least one
@@ -95,7 +96,7 @@ class LightConvLayer(nn.Module):
         return w.repeat(self.channels // self.heads, 1)  # (C, K): channel c -> head c % H
 
     def output_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        """Padding mask of the output.
+        """Padding mask of the output, from the input's ``mask`` (B, S), True on real positions.
 
         ``"same"``: ``mask[:, ::stride]``, shape ``(B, ceil(S / s))``. ``"valid"``: the windows
         inside the document (at least the first), shape ``(B, (max(S, K) - K) // s + 1)``.
@@ -168,6 +169,8 @@ class LightConv(nn.Module):
         ``"authors"``: one kernel per channel (``heads`` ignored), "valid" padding,
         ReLU after every layer including the last. ``"heads"``: ``heads`` shared
         kernels, "same" padding, no ReLU on the output (see the module docstring).
+        The component's default is ``"heads"``; the models' configs choose ``"authors"``
+        (``BackboneConfig.lightconv_style``).
     """
 
     def __init__(self, channels: int, kernel_sizes=(3, 7, 15, 30), heads: int = 16,

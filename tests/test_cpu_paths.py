@@ -16,10 +16,10 @@ from models import BahdanauAttention, OTSeq2Set, OTSeq2SetConfig
 from models.attention import _Context
 
 
-@pytest.fixture
-def reference_attention():
-    yield
-    BahdanauAttention.reference = False
+def _set_reference(model, reference: bool) -> None:
+    for m in model.modules():
+        if isinstance(m, BahdanauAttention):
+            m.reference = reference
 
 
 def test_context_backward_equals_bmm_autograd():
@@ -35,7 +35,7 @@ def test_context_backward_equals_bmm_autograd():
     torch.testing.assert_close(fast[1], k.grad, rtol=0, atol=1e-14)
 
 
-def test_sigmoid_scores_give_the_same_weights_and_gradients(reference_attention):
+def test_sigmoid_scores_give_the_same_weights_and_gradients():
     torch.manual_seed(0)
     att = BahdanauAttention(6, 10, 8).double()
     g = torch.Generator().manual_seed(1)
@@ -45,7 +45,7 @@ def test_sigmoid_scores_give_the_same_weights_and_gradients(reference_attention)
     up = torch.randn(4, 10, generator=g, dtype=torch.float64)
     out = {}
     for ref in (True, False):
-        BahdanauAttention.reference = ref
+        att.reference = ref
         att.zero_grad()
         q.grad = keys.grad = None
         ctx, w = att(q, keys, att.project_keys(keys), mask)
@@ -78,7 +78,7 @@ def _logits_and_grads(model, fast: bool, batch, seed=3):
     # nn.GRU draws its between-layer dropout masks internally, so the two encoder paths
     # cannot share them; every other dropout site draws the same masks on both paths
     model.encoder.rnn.dropout = 0.0
-    BahdanauAttention.reference = not fast
+    _set_reference(model, not fast)
     model.encoder.impl = "reversed" if fast else "packed"
     model.decoder.batched_output = fast
     model.zero_grad(set_to_none=True)
@@ -91,7 +91,7 @@ def _logits_and_grads(model, fast: bool, batch, seed=3):
 
 @pytest.mark.parametrize("name", ["otseq2set", "seq2seq", "mlc2seq", "sgm"])
 @pytest.mark.parametrize("extra", [{}, {"bottleneck": 4}, {"dropout_sites": "all", "lightconv_style": "heads"}])
-def test_every_model_fast_paths_equal_reference_paths(name, extra, reference_attention):
+def test_every_model_fast_paths_equal_reference_paths(name, extra):
     g = torch.Generator().manual_seed(5)
     B, S = 3, 11
     src_mask = torch.arange(S)[None] < torch.tensor([[11], [7], [1]])

@@ -87,22 +87,24 @@ def test_eval_mode_with_dropout_equals_packed():
     torch.testing.assert_close(s_r, s_p, rtol=0, atol=1e-12)
 
 
-def test_training_dropout_between_layers_is_applied():
-    enc = _encoder(2, dropout=0.5).train()
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+def test_training_dropout_between_layers_is_applied(num_layers, monkeypatch):
+    import models.encoder as m
+
+    enc = _encoder(num_layers, dropout=0.5).train()
     enc.impl = "reversed"
-    enc.dropout.p = 0.0  # only the between-layer dropout of the GRU is left
-    src, mask = _batch([6, 6], 6)
-    torch.manual_seed(1)
-    h1, _ = enc(src, mask)
-    torch.manual_seed(2)
-    h2, _ = enc(src, mask)
-    H = enc.rnn.hidden_size
-    assert not torch.allclose(h1, h2)
-    enc.rnn.dropout = 0.0
-    h3, _ = enc(src, mask)
-    h4, _ = enc(src, mask)
-    torch.testing.assert_close(h3, h4, rtol=0, atol=0)
-    assert h3.shape[-1] == 2 * H
+    calls = []
+    real = m.F.dropout
+    monkeypatch.setattr(m.F, "dropout", lambda x, p, training, *a: calls.append((tuple(x.shape), p, training))
+                        or real(x, p, training, *a))
+    B, S, E, H = 2, 6, 6, enc.rnn.hidden_size
+    enc(*_batch([6, 4], S))
+    # the word embeddings (nn.Dropout), then nn.GRU's sites: the input of every layer but the
+    # first, at the GRU's rate
+    assert calls == [((B, S, E), 0.5, True)] + [((B, S, 2 * H), 0.5, True)] * (num_layers - 1)
+    calls.clear()
+    enc.eval()(*_batch([6, 4], S))
+    assert calls == [((B, S, E), 0.5, False)] + [((B, S, 2 * H), 0.5, False)] * (num_layers - 1)
 
 
 def test_auto_uses_the_reversed_path_on_cpu(monkeypatch):

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _metrics(f1: float, finished: bool = True) -> dict:
     epoch = {"epoch": 1, "train": {"docs": 1000, "time_s": 50.0, "docs_per_s": 20.0}, "valid": {"micro_f1": f1}}
-    m = {"epochs": [epoch, {**epoch, "epoch": 2}], "best": {"epoch": 2, "micro_f1": f1},
+    slowed = {"epoch": 2, "train": {"docs": 1000, "time_s": 500.0, "docs_per_s": 2.0}, "valid": {"micro_f1": f1}}
+    m = {"epochs": [epoch, slowed, {**epoch, "epoch": 3}], "best": {"epoch": 2, "micro_f1": f1},
          "epochs_run": 2, "train_time_s": 4000.0}
     if finished:
         m["test"] = {"micro_precision": 0.6, "micro_recall": 0.5, "micro_f1": f1, "macro_f1": 0.2, "p@1": 0.8,
@@ -38,10 +39,10 @@ def test_table_rows_commands_and_runs_in_progress(tmp_path):
     table = results.markdown(runs, "eurlex57k")
     row = [ln for ln in table.splitlines() if ln.startswith("| OTSeq2Set")][0]
     assert row == ("| OTSeq2Set (BM+OT+LC) | 60.00 | 50.00 | 65.43 | 20.00 | 80.00 | 50.00 | 70.00 | 4.50 / 5.07 "
-                   "| 2 | 2 | 1 h 07 min | 20.0 |")
+                   "| 2 | 2 | 1 h 07 min | 20.0 |")  # docs/s: the median epoch
     assert "python examples/train_otseq2set.py --data eurlex57k --preset cpu --data-dir ../shared/data " \
            "--ot-weight 0 --no-lightconv --out runs/eurlex57k/bm" in table
-    assert "In progress (continued with `--resume`): BM 2/5 epochs." in table
+    assert "In progress (continued with `--resume`): BM 2/5 epochs, best dev micro-F1 61.00 (epoch 2)." in table
     assert not any(ln.startswith("| BM |") for ln in table.splitlines())
 
 
@@ -59,9 +60,40 @@ def test_replace_block_keeps_the_rest():
         results.replace_block("no markers", "eurlex57k", "new")
 
 
+def test_a_config_written_by_its_command_passes_the_check_and_another_fails(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "glove.6B.50d.subset.txt.gz").write_bytes(b"x")
+    monkeypatch.setenv("XMTC_DATA", str(data))
+    argv = shlex.split(results.command("eurlex57k", "cpu", "bm", str(data)))[2:]
+    saved = cli.config_from_args(cli.train_parser("otseq2set", "test").parse_args(argv), "otseq2set").to_dict()
+    saved["net"]["embed_dim"] = 50  # what the GloVe file sets at run time
+    run = results.Run("bm", saved, _metrics(0.6))
+    _check_config(run, "eurlex57k", str(data))
+    assert saved["net"]["ot_weight"] == 0.0 and saved["net"]["use_lightconv"] is False
+    saved["net"]["hidden_size"] = 256  # a run that is not what its command says
+    with pytest.raises(AssertionError, match="net"):
+        _check_config(run, "eurlex57k", str(data))
+
+
+def _check_config(run: results.Run, dataset: str, data_dir: str) -> None:
+    """The saved config of ``run`` is what its README command resolves to (run-time fields aside)."""
+    argv = shlex.split(results.command(dataset, run.config.get("variant"), run.name, data_dir))[2:]
+    model = results.RUNS[run.name][1]
+    resolved = cli.config_from_args(cli.train_parser(model, "test").parse_args(argv), model).to_dict()
+    saved = run.config
+    # set at run time or by the machine: the run directory, and the GloVe file's dimension
+    resolved["out"], resolved["data"]["data_dir"] = saved["out"], saved["data"]["data_dir"]
+    resolved["net"]["embed_dim"] = saved["net"]["embed_dim"]
+    resolved["net"]["label_embed_dim"] = saved["net"]["label_embed_dim"]
+    for key in resolved:
+        assert saved[key] == resolved[key], (run.name, key)
+
+
 @pytest.mark.parametrize("dataset", ["eurlex57k"])
 def test_readme_table_equals_the_committed_metrics(dataset):
     runs = results.collect(ROOT / "results", dataset)
+    assert runs, f"no committed run under results/{dataset}"
     begin, end = results.markers(dataset)
     readme = (ROOT / "README.md").read_text()
     block = readme.split(begin, 1)[1].split(end, 1)[0].strip()
@@ -70,16 +102,9 @@ def test_readme_table_equals_the_committed_metrics(dataset):
 
 @pytest.mark.parametrize("dataset", ["eurlex57k"])
 def test_committed_configs_are_what_their_commands_resolve_to(dataset, monkeypatch):
-    monkeypatch.setenv("XMTC_DATA", str(ROOT.parent / "shared" / "data"))
-    for run in results.collect(ROOT / "results", dataset):
-        argv = shlex.split(results.command(dataset, run.config.get("variant"), run.name))[2:]
-        model = results.RUNS[run.name][1]
-        args = cli.train_parser(model, "test").parse_args(argv)
-        resolved = cli.config_from_args(args, model).to_dict()
-        saved = run.config
-        # set at run time or by the machine: the run directory, and the GloVe file's dimension
-        resolved["out"], resolved["data"]["data_dir"] = saved["out"], saved["data"]["data_dir"]
-        resolved["net"]["embed_dim"] = saved["net"]["embed_dim"]
-        resolved["net"]["label_embed_dim"] = saved["net"]["label_embed_dim"]
-        for key in resolved:
-            assert saved[key] == resolved[key], (run.name, key)
+    data = ROOT.parent / "shared" / "data"
+    monkeypatch.setenv("XMTC_DATA", str(data))
+    runs = results.collect(ROOT / "results", dataset)
+    assert runs, f"no committed run under results/{dataset}"
+    for run in runs:
+        _check_config(run, dataset, "../shared/data")

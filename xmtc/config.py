@@ -20,7 +20,8 @@ applies preset, variant and overrides, in that order, and returns the
 resolved config that scripts print and save as ``config.json``; the scripts'
 command line reaches every field by its key (``--set net.dropout=0.1``, named
 flags, a saved ``config.json``) through :mod:`xmtc.settings`. :data:`LIMITS`
-holds the allowed range of each field, checked by :func:`validate`.
+holds the allowed range of each numeric field (a ``Literal`` field's type lists its
+choices), checked by :func:`validate`.
 
 Reuters-21578 (our choice, not in the paper): ``N = 15`` (the largest label
 set of a ModApte training document; ``n_steps=None`` reads it from the data),
@@ -33,8 +34,8 @@ and ``all`` lets the model place a label at any step), the rest as Eurlex-4K.
 from __future__ import annotations
 
 import copy
-from typing import Literal
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Literal
 
 #: Model names the engine knows (``xmtc.engine.MODELS``).
 MODEL_NAMES = ("otseq2set", "seq2seq", "mlc2seq", "sgm")
@@ -180,6 +181,9 @@ class RunConfig:
     def from_dict(cls, d: dict) -> "RunConfig":
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
         d = dict(d)
+        if "fast" in d:  # configs written before the cpu variant
+            fast = d.pop("fast")
+            d.setdefault("variant", "fast" if fast else None)
         kwargs = {}
         for k, v in d.items():
             if k in SECTIONS:
@@ -284,11 +288,11 @@ FAST: dict[str, dict] = {
 CPU: dict[str, dict] = {
     # EURLEX57K: all 45,000 training documents, the release's dev split for model selection, all
     # 6,000 test documents. 200 tokens: the text starts with title, header and recitals, which
-    # Chalkidis et al. (2019) found enough for EURLEX57K (BIGRU-ATT on title + recitals within
-    # 0.3 micro-F1 of the full text); the encoder's cost is linear in them. GloVe 6B 50-d (the
-    # shared subset), hidden 128: the fast benchmark shape, 25 (OTSeq2Set) to 45 (MLC2Seq)
-    # documents/s on one thread (benchmarks/cpu_step.py). 5 epochs of cosine annealing: an
-    # OTSeq2Set epoch takes ~30 min, so ~2.5-3 h per model.
+    # Chalkidis et al. (2019) found enough for EURLEX57K; the encoder's cost is linear in them
+    # (99% of the training documents reach 200 tokens). GloVe 6B 50-d (the shared subset),
+    # hidden 128. Measured with two runs side by side, one thread each, nothing else running:
+    # OTSeq2Set 29 and MLC2Seq 50-53 training documents/s, so an OTSeq2Set epoch takes ~26 min
+    # plus ~1 min of validation, and 5 epochs of cosine annealing ~2.3 h per model.
     "eurlex57k": {
         "data": {"max_src_len": 200, "embeddings": "glove.6B.50d.subset.txt.gz"},
         "net": {"hidden_size": 128},
