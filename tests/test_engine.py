@@ -279,3 +279,13 @@ def test_load_embeddings_sets_dims(tiny_data, tmp_path):
     row = tiny_data.vocab.stoi[words[3]]
     assert torch.allclose(model.encoder.embedding.weight[row], torch.tensor([(3 + j) / 10 for j in range(6)]))
     assert emb.labels.shape == (tiny_data.n_labels, 6)
+
+
+def test_train_run_refused_resume_leaves_the_config_record(tmp_path):
+    cfg = tiny_config(epochs=1)
+    engine.train_run(cfg, out_dir=tmp_path)
+    before = (tmp_path / "config.json").read_text()
+    other = tiny_config(epochs=1, lr=0.5)  # not the settings the checkpoint was made with
+    with pytest.raises(checkpoint.CheckpointError, match="other settings"):
+        engine.train_run(other, out_dir=tmp_path, resume=True)
+    assert (tmp_path / "config.json").read_text() == before

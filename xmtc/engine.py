@@ -375,9 +375,13 @@ def train_run(cfg: RunConfig, *, out_dir=None, resume: bool = False, callbacks: 
     model = build_model(cfg, data, embeddings).to(device)
     out = Path(out_dir) if out_dir is not None else None
     stats = {k: v for k, v in data.stats().items() if k != "skipped"}
-    if out is not None and dist.is_main:
+    # resuming: config.json is rewritten only once fit has accepted the settings (a refused
+    # resume leaves the run's record as it was)
+    if out is not None and dist.is_main and not resume:
         write_config(out, cfg, run_info(model, data, device))
     result = fit(model, data, cfg, device=device, out_dir=out, resume=resume, callbacks=cb, dist=dist)
+    if out is not None and dist.is_main and resume:
+        write_config(out, cfg, run_info(model, data, device))
     test, pred = evaluate(model, data, "test", cfg.train, device=device, label_order=model.label_order,
                           callbacks=cb, dist=dist)
     if out is not None and dist.is_main:
