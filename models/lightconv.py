@@ -108,11 +108,23 @@ class LightConvLayer(nn.Module):
         n_real = torch.div(mask.sum(1) - K, s, rounding_mode="floor").add(1).clamp(min=1)  # (B,)
         return torch.arange(n_out, device=mask.device)[None, :] < n_real[:, None]  # (B, n_out)
 
-    def _pad(self, x: torch.Tensor) -> tuple[int, int]:
-        """Zeros (left, right) around the ``S`` positions of ``x (B, S, C)``."""
+    def _pad(self, S: int) -> tuple[int, int]:
+        """Zeros (left, right) around ``S`` positions."""
         if self.padding == "same":
             return self.pad_left, self.pad_right
-        return 0, max(0, self.kernel_size - x.shape[1])  # "valid": one window at least
+        return 0, max(0, self.kernel_size - S)  # "valid": one window at least
+
+    def conv_channels_first(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` on channels-first ``x (B, C, S)``, zero on padded positions -> ``(B, C, S')``, mask.
+
+        The stack (:class:`LightConv`) runs its layers in this layout: no transposes
+        and no input masking between layers (each output is already zero on padding).
+        """
+        x = F.pad(x, self._pad(x.shape[-1]))  # (B, C, S + pads)
+        w = self.kernel().to(x.dtype).unsqueeze(1)  # (C, 1, K)
+        y = F.conv1d(x, w, stride=self.stride, groups=self.channels)  # (B, C, S')
+        out_mask = self.output_mask(mask)  # (B, S')
+        return y.masked_fill(~out_mask.unsqueeze(1), 0.0), out_mask
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fast path.
@@ -127,18 +139,15 @@ class LightConvLayer(nn.Module):
         y : Tensor (B, S', C), zero on padded outputs; ``S' = ceil(S / s)`` with "same" padding.
         out_mask : BoolTensor (B, S')
         """
-        x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
-        x = F.pad(x.transpose(1, 2), self._pad(x))  # (B, C, S + pads)
-        w = self.kernel().to(x.dtype).unsqueeze(1)  # (C, 1, K)
-        y = F.conv1d(x, w, stride=self.stride, groups=self.channels).transpose(1, 2)  # (B, S', C)
-        out_mask = self.output_mask(mask)
-        return y.masked_fill(~out_mask.unsqueeze(-1), 0.0), out_mask
+        x = x.masked_fill(~mask.unsqueeze(-1), 0.0).transpose(1, 2)  # (B, C, S)
+        y, out_mask = self.conv_channels_first(x, mask)  # (B, C, S')
+        return y.transpose(1, 2), out_mask  # (B, S', C)
 
     def reference_forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Slow readable reference: an explicit loop over output positions."""
         B, S, C = x.shape
         x = x * mask.unsqueeze(-1).to(x.dtype)
-        left, right = self._pad(x)
+        left, right = self._pad(S)
         padded = torch.cat([x.new_zeros(B, left, C), x, x.new_zeros(B, right, C)], dim=1)  # (B, S + pads, C)
         w = self.kernel().to(x.dtype).t()  # (K, C)
         outputs = []
@@ -187,19 +196,27 @@ class LightConv(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.relu_last = style == "authors"
 
-    def _run(self, x, mask, reference: bool):
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x (B, S, C)``, ``mask (B, S)`` -> ``ĥ (B, S', C)``, ``mask (B, S')``.
+
+        Fast path: the layers run channels-first (one transpose in, one out; measured
+        to remove most of the stack's copies on a CPU).
+        """
+        x = x.masked_fill(~mask.unsqueeze(-1), 0.0).transpose(1, 2)  # (B, C, S)
         for i, layer in enumerate(self.layers):
             if i > 0:
                 x = self.dropout(F.relu(x))
-            x, mask = layer.reference_forward(x, mask) if reference else layer(x, mask)
+            x, mask = layer.conv_channels_first(x, mask)  # (B, C, S'), zero on padding
         if self.relu_last:
             x = F.relu(x)  # padded outputs stay zero
-        return x, mask
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x (B, S, C)``, ``mask (B, S)`` -> ``ĥ (B, S', C)``, ``mask (B, S')``."""
-        return self._run(x, mask, reference=False)
+        return x.transpose(1, 2), mask  # (B, S', C)
 
     def reference_forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Same as :meth:`forward` through the slow per-position loops."""
-        return self._run(x, mask, reference=True)
+        """Same as :meth:`forward` through the slow per-position loops of each layer."""
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                x = self.dropout(F.relu(x))
+            x, mask = layer.reference_forward(x, mask)
+        if self.relu_last:
+            x = F.relu(x)
+        return x, mask
