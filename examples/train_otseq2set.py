@@ -54,7 +54,7 @@ def train(name: str, argv, description: str) -> int:
                        enabled=dist.is_main) as progress:
         # 2. data: tokenised splits, vocabulary and label ids from the training split
         data = loading.load_data(cfg.data, seed=cfg.train.seed, progress=progress.on_data)
-        if cfg.data.embeddings is not None:
+        if cfg.data.embeddings:
             progress.log(f"reading embeddings {cfg.data.embeddings}")
         embeddings = loading.load_embeddings(cfg, data)  # GloVe words + label names, if --embeddings
         progress.log(f"data: {data}")

@@ -428,3 +428,22 @@ def test_config_of_a_variant_round_trips_and_old_fast_key_reads(tmp_path):
     saved["fast"] = True  # how configs written before the cpu variant said it
     path.write_text(json.dumps(saved))
     assert parse(["--config", str(path)])[1] == cfg
+
+
+def test_config_run_directory_is_where_it_was_read_from(tmp_path):
+    path, cfg = _saved(tmp_path, ["--data", "reuters", "--fast", "--epochs", "2"])
+    copy = tmp_path / "copied" / "run"  # a record copied elsewhere (results/...), "out" still the original
+    copy.mkdir(parents=True)
+    (copy / "config.json").write_text(path.read_text())
+    _, again = parse(["--config", str(copy)])
+    assert again.out == str(copy) and again.out != cfg.out
+    assert parse(["--config", str(copy / "config.json")])[1].out == str(copy)
+    assert parse(["--config", str(copy), "--out", "elsewhere"])[1].out == "elsewhere"
+
+
+def test_empty_embeddings_and_negative_seed_are_one_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("XMTC_DATA", str(tmp_path))
+    _, cfg = parse(["--data", "synthetic", "--fast", "--embeddings", ""])  # empty: no embeddings
+    assert not cfg.data.embeddings
+    assert "train.seed must be >= 0" in one_line_error(capsys, ["--data", "synthetic", "--seed", "-1"])
+    assert "unrecognized arguments: --ep" in one_line_error(capsys, ["--data", "synthetic", "--ep", "3"])

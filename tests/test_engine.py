@@ -289,3 +289,20 @@ def test_train_run_refused_resume_leaves_the_config_record(tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="other settings"):
         engine.train_run(other, out_dir=tmp_path, resume=True)
     assert (tmp_path / "config.json").read_text() == before
+
+
+def test_training_batch_smaller_than_the_world_is_refused(tiny_data):
+    # every global batch would be "short" and skipped: an epoch of no steps, reported as normal
+    cfg = tiny_config(batch_size=1)
+    with pytest.raises(ConfigError, match="smaller than the 2 processes"):
+        loading.make_loader(tiny_data, "train", cfg.train, train=True, dist=distributed.DistContext(0, 2))
+    loading.make_loader(tiny_data, "valid", cfg.train, dist=distributed.DistContext(0, 2))  # evaluation is fine
+
+
+def test_train_one_epoch_takes_a_bare_model(tiny_data):
+    cfg = tiny_config(epochs=1)
+    model = registry.build_model(cfg, tiny_data)
+    loader = loading.make_loader(tiny_data, "train", cfg.train, train=True)
+    out = engine.train_one_epoch(model, loader, torch.optim.Adam(model.parameters(), lr=1e-3),
+                                 device=torch.device("cpu"))
+    assert out["docs"] == len(tiny_data.train) and torch.isfinite(torch.tensor(out["loss"]))

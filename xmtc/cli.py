@@ -28,7 +28,15 @@ from .loading import embeddings_path
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """``argparse`` that reports a bad argument as one line (``prog: error: ...``) and exits 2."""
+    """``argparse`` that reports a bad argument as one line (``prog: error: ...``) and exits 2.
+
+    No abbreviated flags: the flags are generated from the config fields, so a new field
+    could silently change what an abbreviation means.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # noqa: D401
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -104,7 +112,14 @@ HELP = {
     "train.seed": "random seed (default 0)",
     "train.deterministic": "deterministic kernels (torch.use_deterministic_algorithms)",
     "train.device": "auto (default: CUDA when present), cpu, cuda, cuda:1, ...",
-    "train.amp": "bf16 autocast on CUDA (ignored on CPU)",
+    "train.amp": "bf16 autocast on CUDA (ignored on CPU; default off: float32 as the authors)",
+    "net.dropout_sites": "authors (default): dropout on word embeddings, between encoder GRU layers and on the "
+                         "decoder's input label embedding; all: also encoder outputs, LightConv, the output layer's "
+                         "input (docs/fidelity.md)",
+    "net.lightconv_style": "authors (default): one kernel per channel, no padding, ReLU after every layer; heads: "
+                           "shared kernels, 'same' padding (docs/fidelity.md)",
+    "net.empty_init": "zero (default): the empty label's embedding starts at 0, as the authors'; uniform: "
+                      "U(-r, r) like the other rows (docs/fidelity.md)",
     "train.num_workers": "DataLoader worker processes (default 0)",
     "train.bucket": "batch documents of similar length (less padding)",
     "train.log_every": "batches between progress updates",
@@ -113,9 +128,9 @@ HELP = {
 #: Placeholders of named flags clearer than their type's (``settings.metavar``).
 METAVARS = {"data.data_dir": "DIR", "data.embeddings": "PATH", "net.scheme": "{all,first_n}", "train.device": "DEVICE"}
 _GROUPS = {"data": "data", "net": "model", "train": "training"}
-PRECEDENCE = ("Settings apply in this order, later wins: the preset of --data (paper Table 2 or ours), its --fast "
-              "changes, the saved run of --config (instead of --data/--fast), then the named flags and --set in "
-              "command-line order.")
+PRECEDENCE = ("Settings apply in this order, later wins: the preset of --data (paper Table 2 or ours), its variant "
+              "(--fast or --preset cpu), the saved run of --config (instead of --data and the variant; its run "
+              "directory becomes --out), then the named flags and --set in command-line order.")
 
 
 def _docstring_help(cls) -> dict[str, str]:
@@ -269,6 +284,10 @@ def config_from_args(args: argparse.Namespace, model: str, *, other_model: bool 
         if cfg.model != model and not other_model:
             raise ConfigError(f"--config holds a {cfg.model} run, not {model}; use train_{cfg.model}.py")
         cfg.model = model
+        # the run directory is the one the config was read from, not the "out" saved in it (a
+        # copied record, e.g. results/<dataset>/<run>, must not point at another machine's run)
+        given = Path(args.config)
+        cfg.out = str(given if given.is_dir() else given.parent)
     elif args.data is None:
         raise ConfigError("give --data NAME (a preset) or --config PATH (a saved run)")
     else:
@@ -289,7 +308,7 @@ def check_inputs(cfg: RunConfig) -> None:
     d = cfg.data
     if d.data_dir is not None and d.name != "synthetic" and not Path(d.data_dir).is_dir():
         raise ConfigError(f"data directory {d.data_dir} does not exist")
-    if d.embeddings is not None:
+    if d.embeddings:
         path = embeddings_path(cfg)
         if not path.is_file():
             raise ConfigError(f"embeddings file {d.embeddings} not found (looked as given and in the data directory)")

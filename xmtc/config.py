@@ -410,6 +410,7 @@ LIMITS: dict[str, tuple] = {
     "net.empty_weight": _at_least(0),
     "net.ipot_iter": _at_least(1),
     "train.epochs": _at_least(1),
+    "train.seed": _at_least(0),
     "train.batch_size": _at_least(1),
     "train.eval_batch_size": _at_least(1),
     "train.lr": _above(0),

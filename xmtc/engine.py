@@ -129,6 +129,8 @@ def train_one_epoch(loss_module: nn.Module, loader, optimizer: torch.optim.Optim
         ``grad_norm`` (mean before clipping), ``docs``, ``time_s``, ``docs_per_s``.
     """
     cb = callbacks or Callbacks()
+    if hasattr(loss_module, "compute_loss"):  # a bare model: call it the one way the engine does
+        loss_module = LossModule(loss_module)
     loss_module.train()
     sums: dict[str, float] = {}
     n_docs, gnorm_sum, n_steps = 0, 0.0, 0
@@ -139,7 +141,7 @@ def train_one_epoch(loss_module: nn.Module, loader, optimizer: torch.optim.Optim
             batch = truncate_targets(batch, max_targets)
         batch = batch.to(device)
         with autocast(device, amp):
-            terms = loss_module(batch)
+            terms = loss_module(batch)  # model.compute_loss(batch), through DDP when distributed
         loss = terms["loss"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"epoch {epoch}, batch {step}: loss is {loss.item()}; "

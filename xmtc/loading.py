@@ -179,6 +179,11 @@ def make_loader(dataset, split: str, train_cfg: TrainConfig, *, label_order: str
         sampler = _LengthSortedBatches(lengths, train_cfg.eval_batch_size)
     dist = dist or DistContext()
     if dist.active:
+        if train and train_cfg.batch_size < dist.world_size:
+            from .config import ConfigError
+
+            raise ConfigError(f"batch size {train_cfg.batch_size} is smaller than the {dist.world_size} processes: "
+                              f"every rank needs a share of each (global) batch")
         sampler = ShardedBatchSampler(sampler, dist.rank, dist.world_size, drop_short=train)
     return torch.utils.data.DataLoader(
         ds, batch_sampler=sampler, collate_fn=collate, num_workers=train_cfg.num_workers,

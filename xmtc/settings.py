@@ -288,7 +288,8 @@ def _from_saved(saved: dict) -> RunConfig:
     top = {"model": str, "preset": str, "variant": str | None, "fast": bool, "out": str | None}
     vals = {k: coerce(saved[k], t, k) for k, t in top.items() if k in saved}
     # "fast": true is how configs written before the cpu variant named the fast one
-    cfg = preset(vals.get("preset", saved.get("data", {}).get("name", "synthetic")),
+    data = saved.get("data") if isinstance(saved.get("data"), dict) else {}
+    cfg = preset(vals.get("preset", data.get("name", "synthetic")),
                  model=vals.get("model", "otseq2set"), fast=vals.get("fast", False), variant=vals.get("variant"))
     cfg.out = vals.get("out")
     for section in SECTIONS:
