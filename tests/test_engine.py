@@ -306,3 +306,23 @@ def test_train_one_epoch_takes_a_bare_model(tiny_data):
     out = engine.train_one_epoch(model, loader, torch.optim.Adam(model.parameters(), lr=1e-3),
                                  device=torch.device("cpu"))
     assert out["docs"] == len(tiny_data.train) and torch.isfinite(torch.tensor(out["loss"]))
+
+
+def test_resume_after_a_stop_between_checkpoint_and_best_file(tiny_data, tmp_path):
+    cfg = tiny_config(epochs=1)
+    engine.seed_everything(0)
+    model = registry.build_model(cfg, tiny_data)
+    engine.fit(model, tiny_data, cfg, device=torch.device("cpu"), out_dir=tmp_path)
+    state = checkpoint.load(tmp_path / "checkpoint.pt")
+    assert state["best"]["epoch"] == state["epoch"] == 1
+    (tmp_path / "best.pt").unlink()  # stopped after checkpoint.pt, before best.pt
+    fresh = registry.build_model(cfg, tiny_data)
+    opt = torch.optim.Adam(fresh.parameters())
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 1)
+    _, best = engine.restore(tmp_path, fresh, opt, sched, cfg)
+    assert all(torch.equal(best[k], v) for k, v in state["model"].items())
+    # a best.pt of another epoch is not taken for the best weights
+    stale = dict(state, epoch=0)
+    checkpoint.save(stale, tmp_path / "best.pt")
+    _, best = engine.restore(tmp_path, fresh, opt, sched, cfg)
+    assert all(torch.equal(best[k], v) for k, v in state["model"].items())

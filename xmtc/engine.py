@@ -321,8 +321,19 @@ def restore(out_dir: Path | None, model: nn.Module, optimizer, scheduler,
     result = FitResult(history=history, best=state["best"], resumed_from=int(state["epoch"]),
                        train_time_s=sum(r["train"]["time_s"] for r in history))
     best_state = None
-    if result.best is not None and (out_dir / "best.pt").is_file():
-        best_state = checkpoint.load(out_dir / "best.pt", model_type=cfg.model)["model"]
+    if result.best is not None:
+        best_epoch = result.best["epoch"]
+        if (out_dir / "best.pt").is_file():
+            saved = checkpoint.load(out_dir / "best.pt", model_type=cfg.model)
+            if saved["epoch"] == best_epoch:
+                best_state = saved["model"]
+        if best_state is None and best_epoch == state["epoch"]:
+            # stopped after checkpoint.pt, before best.pt (save_epoch's order): the checkpoint's
+            # weights are the best epoch's
+            best_state = state["model"]
+        if best_state is None:
+            raise checkpoint.CheckpointError(f"{out_dir}: best.pt does not hold the best epoch ({best_epoch}) "
+                                             f"of checkpoint.pt; the best weights are lost")
     return result, best_state
 
 
@@ -350,13 +361,17 @@ def run_epoch(loss_module: nn.Module, dataset, optimizer, scheduler, train_cfg: 
 
 def save_epoch(out_dir: Path, model: nn.Module, cfg: RunConfig, dataset, result: FitResult, *, improved: bool,
                optimizer, scheduler) -> None:
-    """After an epoch: ``best.pt`` (if it improved), ``checkpoint.pt`` (to resume) and ``metrics.json``."""
+    """After an epoch: ``checkpoint.pt`` (to resume), then ``best.pt`` (if it improved) and ``metrics.json``.
+
+    In this order a run stopped between the two files resumes with the right best
+    weights: those of ``checkpoint.pt`` itself (:func:`restore`).
+    """
     epoch = result.history[-1]["epoch"]
+    checkpoint.save(run_state(model, cfg, dataset, epoch=epoch, history=result.history, best=result.best,
+                              optimizer=optimizer, scheduler=scheduler), out_dir / "checkpoint.pt")
     if improved:
         checkpoint.save(run_state(model, cfg, dataset, epoch=epoch, history=result.history, best=result.best),
                         out_dir / "best.pt")
-    checkpoint.save(run_state(model, cfg, dataset, epoch=epoch, history=result.history, best=result.best,
-                              optimizer=optimizer, scheduler=scheduler), out_dir / "checkpoint.pt")
     write_metrics(out_dir, result.history, result.best)
 
 
