@@ -447,3 +447,8 @@ def test_empty_embeddings_and_negative_seed_are_one_line(capsys, monkeypatch, tm
     assert not cfg.data.embeddings
     assert "train.seed must be >= 0" in one_line_error(capsys, ["--data", "synthetic", "--seed", "-1"])
     assert "unrecognized arguments: --ep" in one_line_error(capsys, ["--data", "synthetic", "--ep", "3"])
+
+
+def test_dataset_is_chosen_with_data_not_set(capsys):
+    err = one_line_error(capsys, ["--data", "reuters", "--fast", "--set", "data.name=synthetic"])
+    assert "choose the dataset with --data" in err

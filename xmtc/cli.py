@@ -251,7 +251,8 @@ def add_progress_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--log-interval", type=_non_negative_float, default=60.0, metavar="SECONDS",
                    help="with lines: a progress line at least this often while training or predicting (default 60)")
     g.add_argument("--log-batches", type=_non_negative_int, default=0, metavar="K",
-                   help="with lines: also a line every K batches (default 0: by time only)")
+                   help="with lines: also a line every K batches (default 0: by time only); the engine reports every "
+                        "--log-every batches, so lines come at multiples of both")
 
 
 def train_parser(model: str, description: str) -> argparse.ArgumentParser:

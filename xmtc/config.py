@@ -437,3 +437,6 @@ def validate(cfg: RunConfig) -> None:
         check_limit(key, getattr(getattr(cfg, section), name))
     if cfg.model not in MODEL_NAMES:
         raise ConfigError(f"unknown model {cfg.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+    if cfg.data.name != cfg.preset:
+        raise ConfigError(f"data.name {cfg.data.name!r} under the {cfg.preset} preset: choose the dataset with "
+                          f"--data (its preset comes with it)")
