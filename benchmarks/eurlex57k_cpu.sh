@@ -9,14 +9,15 @@
 #   nohup bash benchmarks/eurlex57k_cpu.sh > ~/runs/eurlex57k/queue.log 2>&1 &
 #
 # Environment (optional): RUNS (run directories, default ~/runs/eurlex57k), DATA (default
-# ../shared/data), PYTHON (python3), LANE_A / LANE_B (the two queues, run names of xmtc/results.py).
+# ../shared/data), PYTHON (python3), LANE_A / LANE_B (the two queues, run names of xmtc/results.py;
+# an empty LANE_A="" runs nothing in that lane). Each run logs to <RUNS>/<run>.log.
 set -u
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-$HOME/runs/eurlex57k}
 DATA=${DATA:-../shared/data}
 PY=${PYTHON:-python3}
-LANE_A=${LANE_A:-"otseq2set bm_ot bm bm_lc"}
-LANE_B=${LANE_B:-"mlc2seq seq2seq sgm"}
+LANE_A=${LANE_A-"otseq2set bm_ot bm bm_lc"}
+LANE_B=${LANE_B-"mlc2seq seq2seq sgm"}
 mkdir -p "$RUNS"
 
 finished() {  # the run's metrics.json has test metrics
@@ -36,8 +37,7 @@ run_one() {
     fi
     [ -f "$dir/checkpoint.pt" ] && cmd="$cmd --resume"
     echo "$(date +%T) $name: $cmd"
-    $cmd --progress lines > "$dir.log.tmp" 2>&1; local rc=$?
-    cat "$dir.log.tmp" >> "$dir.log"; rm -f "$dir.log.tmp"
+    $cmd --progress lines >> "$dir.log" 2>&1; local rc=$?
     echo "$(date +%T) $name: exit $rc"
   fi
   if finished "$dir"; then
