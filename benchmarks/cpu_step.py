@@ -14,8 +14,14 @@ One run prints, as a rich table and JSON:
   backward at S=256 and S=512: the packed-sequence reference, the
   reversed-within-length CPU path, and a plain ``nn.GRU`` over the padded
   tensor (not exact: padding enters the backward direction) for scale;
-* with ``--encoder-impl packed``, the model steps with the packed encoder
-  (before/after in one run: ``--compare-encoders``).
+* with ``--compare-encoders``, every model also with the packed encoder
+  (before/after in one run);
+* with ``--bounds``, MLC2Seq and OTSeq2Set also with their attention
+  *compiled* (``train.compile``: ``torch.compile`` of scores, softmax and
+  context, inductor's fused CPU kernels) and with their attention *free* (replaced by a stub that
+  returns the first key: no attention can cost less), and the OTSeq2Set /
+  MLC2Seq ratio in each case: what any attention speed-up can and cannot do
+  for that ratio.
 
 Times are the median of ``--steps`` after ``--warmup`` (the machine may be
 shared: run the variants you compare in one invocation; they are interleaved
@@ -25,6 +31,7 @@ Usage::
 
     python benchmarks/cpu_step.py --threads 1 --json cpu_step.json
     python benchmarks/cpu_step.py --threads 1 --compare-encoders --steps 3
+    python benchmarks/cpu_step.py --threads 1 --bounds --models mlc2seq otseq2set --encoder-seq
     python benchmarks/cpu_step.py --threads 1 --profile otseq2set     # torch.profiler table
 """
 
@@ -42,7 +49,7 @@ from pathlib import Path
 import torch
 
 from baselines import MLC2Seq, SGM, Seq2Seq, Seq2SeqConfig, SGMConfig
-from models import OTSeq2Set, OTSeq2SetConfig
+from models import BahdanauAttention, OTSeq2Set, OTSeq2SetConfig
 from models.encoder import Encoder
 
 _spec = importlib.util.spec_from_file_location("_train_step_bench", Path(__file__).with_name("train_step.py"))
@@ -123,6 +130,24 @@ def time_encoders(S: int, s: dict, steps: int, warmup: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def with_attention(model, how: str):
+    """``model`` with its attention ``compiled`` (``models.attention``, ``--compile``) or ``free``.
+
+    ``free``: replaced (an instance attribute) by a stub that returns the first key, so no
+    attention can cost less: a bound on what any attention speed-up can do.
+    """
+    for att in model.modules():
+        if not isinstance(att, BahdanauAttention):
+            continue
+        if how == "compiled":
+            att.compiled = True
+        else:
+            def forward(query, keys, keys_proj, mask, query_proj=None):
+                return keys[:, 0], mask.to(keys.dtype)  # (B, Dk), (B, S)
+            att.forward = forward
+    return model
+
+
 def profile(name: str, s: dict, batch, ipot_iter: int, rows: int, legacy: bool = False) -> str:
     from torch.profiler import profile as torch_profile
 
@@ -149,6 +174,8 @@ def main(argv=None):
     ap.add_argument("--legacy-choices", action="store_true",
                     help="build the models with the choices before docs/fidelity.md (dropout everywhere, "
                          "shared-head LightConv), to separate their cost from the speed-ups")
+    ap.add_argument("--bounds", action="store_true",
+                    help="also time MLC2Seq and OTSeq2Set with compiled and with free attention")
     ap.add_argument("--profile", choices=MODELS, help="instead: print a torch.profiler table of one step")
     ap.add_argument("--rows", type=int, default=25, help="rows of the --profile table")
     ap.add_argument("--lengths", choices=("full", "random"), default="full",
@@ -178,11 +205,17 @@ def main(argv=None):
             packed.load_state_dict(model.state_dict())
             packed.encoder.impl = "packed"
             variants[f"{name} (packed encoder)"] = (packed, torch.optim.Adam(packed.parameters(), lr=1e-3))
+        if args.bounds and name in ("mlc2seq", "otseq2set"):
+            for how in ("compiled", "free"):
+                other = build(name, s, args.ipot_iter, args.legacy_choices).train()
+                other.load_state_dict(model.state_dict())
+                variants[f"{name} ({how} attention)"] = (with_attention(other, how),
+                                                         torch.optim.Adam(other.parameters(), lr=1e-3))
     times = time_models(variants, batch, args.steps, args.warmup)
     step = {k: statistics.median(v) for k, v in times.items()}
     encoders = {S: time_encoders(S, s, max(2, args.steps // 2), 1) for S in args.encoder_seq}
 
-    meta = {"lengths": args.lengths, "legacy_choices": args.legacy_choices, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
+    meta = {"bounds": args.bounds, "lengths": args.lengths, "legacy_choices": args.legacy_choices, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "steps": args.steps, "warmup": args.warmup,
             "ipot_iter": args.ipot_iter, "shape": s, "n_max": int(batch.label_mask.shape[1])}
     console = Console(width=150)
@@ -196,6 +229,10 @@ def main(argv=None):
     ratios = {}
     if "otseq2set" in step and "mlc2seq" in step:
         ratios["otseq2set/mlc2seq"] = step["otseq2set"] / step["mlc2seq"]
+    for how in ("compiled", "free"):
+        a, b = f"otseq2set ({how} attention)", f"mlc2seq ({how} attention)"
+        if a in step and b in step:
+            ratios[f"otseq2set/mlc2seq, {how} attention"] = step[a] / step[b]
     for name in args.models:
         if f"{name} (packed encoder)" in step:
             ratios[f"{name} speed-up over packed"] = step[f"{name} (packed encoder)"] / step[name]

@@ -106,3 +106,90 @@ def test_every_model_fast_paths_equal_reference_paths(name, extra):
     assert g_fast.keys() == g_ref.keys()
     for n in g_ref:
         torch.testing.assert_close(g_fast[n], g_ref[n], rtol=1e-9, atol=1e-11, msg=n)
+
+
+# --------------------------------------------------------------------------- compiled attention (opt-in)
+def _attend_both(att, q, keys, mask, up):
+    """Context, weights and every gradient of one attention call."""
+    att.zero_grad()
+    q.grad = keys.grad = None
+    ctx, w = att(q, keys, att.project_keys(keys), mask)
+    ((ctx * up).sum() + (w ** 2).sum()).backward()
+    return [ctx.detach(), w.detach(), q.grad.clone(), keys.grad.clone(), *(p.grad.clone() for p in att.parameters())]
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
+def test_compiled_attention_equals_the_reference(dtype, tol):
+    torch.manual_seed(0)
+    att = BahdanauAttention(6, 10, 8).to(dtype)
+    g = torch.Generator().manual_seed(1)
+    up = torch.randn(4, 10, generator=g, dtype=dtype)
+    q = torch.randn(4, 6, generator=g, dtype=dtype, requires_grad=True)
+    for S, lengths in ((9, [9, 4, 1, 6]), (5, [2, 5, 5, 1])):  # two lengths: one dynamic-shape compilation
+        keys = torch.randn(4, S, 10, generator=g, dtype=dtype, requires_grad=True)
+        mask = torch.arange(S)[None] < torch.tensor(lengths)[:, None]
+        att.reference, att.compiled = True, False
+        ref = _attend_both(att, q, keys, mask, up)
+        att.reference, att.compiled = False, True
+        comp = _attend_both(att, q, keys, mask, up)
+        for a, b in zip(ref, comp):
+            torch.testing.assert_close(b, a, rtol=tol, atol=tol)
+        assert (comp[1][~mask] == 0).all()
+        with torch.no_grad():  # inference (greedy decoding) takes the compiled path too
+            torch.testing.assert_close(att(q, keys, att.project_keys(keys), mask)[0], ref[0], rtol=tol, atol=tol)
+
+
+def test_compiled_attention_falls_back_to_eager_with_a_warning(monkeypatch):
+    from models import attention
+
+    def broken(*args):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setitem(attention._COMPILED, "attend", broken)
+    torch.manual_seed(0)
+    att = BahdanauAttention(6, 10, 8).double()
+    q = torch.randn(2, 6, dtype=torch.float64)
+    keys = torch.randn(2, 5, 10, dtype=torch.float64)
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    eager = att(q, keys, att.project_keys(keys), mask)
+    att.compiled = True
+    with pytest.warns(UserWarning, match="compiled attention unavailable.*no C\\+\\+ compiler"):
+        fallback = att(q, keys, att.project_keys(keys), mask)
+    assert attention._COMPILED["attend"] is None  # not tried again
+    torch.testing.assert_close(fallback[0], eager[0], rtol=0, atol=0)
+    torch.testing.assert_close(fallback[1], eager[1], rtol=0, atol=0)
+
+
+def test_otseq2set_with_compiled_attention_equals_the_reference():
+    g = torch.Generator().manual_seed(5)
+    B, S = 3, 11
+    src_mask = torch.arange(S)[None] < torch.tensor([[11], [7], [1]])
+    src = torch.randint(2, 30, (B, S), generator=g).masked_fill(~src_mask, 0)
+    model = _model("otseq2set").train()
+    model.encoder.rnn.dropout = 0.0
+    out = {}
+    for compiled in (False, True):
+        for m in model.modules():
+            if isinstance(m, BahdanauAttention):
+                m.reference, m.compiled = not compiled, compiled
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(3)
+        logits = model(src, src_mask)
+        ((logits * torch.linspace(-1, 1, logits.numel(), dtype=logits.dtype).reshape(logits.shape)).sum()).backward()
+        out[compiled] = (logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()})
+    torch.testing.assert_close(out[True][0], out[False][0], rtol=1e-10, atol=1e-12)
+    for n, grad in out[False][1].items():
+        torch.testing.assert_close(out[True][1][n], grad, rtol=1e-9, atol=1e-11, msg=n)
+
+
+@pytest.mark.parametrize("model", ["otseq2set", "sgm"])
+def test_train_compile_selects_the_compiled_attention(model):
+    from xmtc import cli, loading, registry
+
+    for argv, expected in ((["--compile"], True), ([], False)):
+        cfg = cli.config_from_args(cli.train_parser(model, "test").parse_args(["--data", "synthetic", "--fast", *argv]),
+                                   model)
+        assert cfg.train.compile is expected
+        data = loading.load_data(cfg.data, seed=0)
+        flags = [m.compiled for m in registry.build_model(cfg, data).modules() if isinstance(m, BahdanauAttention)]
+        assert flags and all(f is expected for f in flags)

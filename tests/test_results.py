@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from xmtc import cli, results
+from xmtc.config import SECTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +83,8 @@ def _check_config(run: results.Run, dataset: str, data_dir: str) -> None:
     argv = shlex.split(results.command(dataset, run.config.get("variant"), run.name, data_dir))[2:]
     model = results.RUNS[run.name][1]
     resolved = cli.config_from_args(cli.train_parser(model, "test").parse_args(argv), model).to_dict()
-    saved = run.config
+    # settings added since the run was made: their defaults
+    saved = {**run.config, **{k: asdict(cls(**run.config[k])) for k, cls in SECTIONS.items()}}
     # set at run time or by the machine: the run directory, and the GloVe file's dimension
     resolved["out"], resolved["data"]["data_dir"] = saved["out"], saved["data"]["data_dir"]
     resolved["net"]["embed_dim"] = saved["net"]["embed_dim"]

@@ -54,13 +54,23 @@ def model_config(cfg: RunConfig, dataset):
 
 
 def build_model(cfg: RunConfig, dataset, embeddings: Embeddings | None = None) -> nn.Module:
-    """Instantiate ``cfg.model`` for ``dataset`` (weights U(-r, r), GloVe rows copied in)."""
+    """Instantiate ``cfg.model`` for ``dataset`` (weights U(-r, r), GloVe rows copied in).
+
+    ``cfg.train.compile`` sets ``compiled`` on the model's attention modules (a CPU path).
+    """
     model_cls, _ = model_registry()[cfg.model]
     mcfg = model_config(cfg, dataset)
     words = torch.from_numpy(embeddings.words) if embeddings is not None else None
     labels = (torch.from_numpy(embeddings.labels)
               if embeddings is not None and embeddings.labels is not None else None)
-    return model_cls(mcfg, embeddings=words, label_embeddings=labels)
+    model = model_cls(mcfg, embeddings=words, label_embeddings=labels)
+    if cfg.train.compile:
+        from models import BahdanauAttention
+
+        for m in model.modules():
+            if isinstance(m, BahdanauAttention):
+                m.compiled = True
+    return model
 
 
 def model_from_checkpoint(state: dict) -> nn.Module:
