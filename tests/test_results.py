@@ -111,3 +111,25 @@ def test_committed_configs_are_what_their_commands_resolve_to(dataset, monkeypat
     assert runs, f"no committed run under results/{dataset}"
     for run in runs:
         _check_config(run, dataset, "../shared/data")
+
+
+def _epochs(rates_and_f1s) -> list[dict]:
+    return [{"epoch": i + 1, "train": {"docs": 1000, "time_s": 1000 / r, "docs_per_s": r}, "valid": {"micro_f1": f}}
+            for i, (r, f) in enumerate(rates_and_f1s)]
+
+
+def test_curves_give_equal_epoch_and_equal_time_comparisons(tmp_path):
+    # MLC2Seq at 1,000/3,600 docs/s: one epoch per hour; OTSeq2Set half as fast, its slowed
+    # second epoch (a pause) counted at its fastest epoch's rate
+    fast, slow = 1000 / 3600, 500 / 3600
+    _write(tmp_path, "mlc2seq", {"epochs": _epochs([(fast, 0.50), (fast, 0.60), (fast, 0.62), (fast, 0.63)])})
+    _write(tmp_path, "otseq2set", {"epochs": _epochs([(slow, 0.55), (slow / 10, 0.64)])})
+    text = results.curves(results.collect(tmp_path, "eurlex57k"))
+    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
+    assert rows == ["| 1 | 50.00 (1.0 h) | 55.00 (2.0 h) |", "| 2 | 60.00 (2.0 h) | 64.00 (4.0 h) |",
+                    "| 3 | 62.00 (3.0 h) |  |", "| 4 | 63.00 (4.0 h) |  |"]
+    # equal time: both ran 4 h; within 2 h MLC2Seq would be at 60, so the budget is the whole 4 h
+    assert "OTSeq2Set (BM+OT+LC) 64.00 vs MLC2Seq 63.00 within 4.0 h" in text
+    (tmp_path / "eurlex57k" / "otseq2set" / "metrics.json").write_text(json.dumps({"epochs": _epochs([(slow, 0.55)])}))
+    text = results.curves(results.collect(tmp_path, "eurlex57k"))
+    assert "OTSeq2Set (BM+OT+LC) 55.00 vs MLC2Seq 60.00 within 2.0 h" in text  # MLC2Seq's first 2 epochs

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +88,56 @@ def _progress(r: Run) -> str:
     return text
 
 
+def _rate(r: Run) -> float:
+    """A run's training documents/s in its fastest epoch: other jobs and pauses only ever slow an epoch down."""
+    return max(e["train"]["docs_per_s"] for e in r.metrics["epochs"])
+
+
+def _curve(r: Run) -> list[tuple[int, float, float]]:
+    """``(epoch, dev micro-F1, cumulative training hours at the fastest epoch's rate)`` per epoch run."""
+    rate, docs, out = _rate(r), 0, []
+    for e in r.metrics["epochs"]:
+        docs += e["train"]["docs"]
+        out.append((e["epoch"], e["valid"]["micro_f1"], docs / rate / 3600))
+    return out
+
+
+def curves(runs: list[Run]) -> str:
+    """Equal-epoch and equal-time comparison: dev micro-F1 after every epoch, with its cost.
+
+    Each cell is ``dev micro-F1 (hours)``, the hours being the training documents
+    seen so far divided by the documents/s of the run's fastest epoch, so a pause
+    or a shared core in some epochs does not count. Below the table, for every pair of a set
+    model and a sequence model, the best dev micro-F1 each reached within the
+    shorter of the two runs' training times (equal time).
+    """
+    runs = [r for r in runs if r.metrics.get("epochs")]
+    if not runs:
+        return ""
+    table = {r.name: _curve(r) for r in runs}
+    n = max(len(c) for c in table.values())
+    head = ["epoch", *[RUNS[r.name][0] for r in runs]]
+    lines = ["| " + " | ".join(head) + " |", "|---:|" + "---:|" * len(runs)]
+    for i in range(n):
+        cells = [str(i + 1)] + [f"{100 * c[i][1]:.2f} ({c[i][2]:.1f} h)" if i < len(c) else "" for c in table.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    out = ["Dev micro-F1 after each epoch (hours of training so far, at the documents/s of the run's fastest epoch):", "",
+           "\n".join(lines)]
+    sequence = [r for r in runs if RUNS[r.name][1] != "otseq2set"]
+    sets = [r for r in runs if RUNS[r.name][1] == "otseq2set"]
+    pairs = []
+    for a in sets:
+        for b in sequence:
+            budget = min(table[a.name][-1][2], table[b.name][-1][2])
+            best = [max((f for _, f, h in table[x.name] if h <= budget + 1e-9), default=None) for x in (a, b)]
+            if None not in best:
+                pairs.append(f"{RUNS[a.name][0]} {100 * best[0]:.2f} vs {RUNS[b.name][0]} {100 * best[1]:.2f} "
+                             f"within {budget:.1f} h")
+    if pairs:
+        out += ["", "Equal time, best dev micro-F1 within the shorter run's hours: " + "; ".join(pairs) + "."]
+    return "\n".join(out)
+
+
 def markdown(runs: list[Run], dataset: str) -> str:
     """The README table: one row per finished run, commands below it, unfinished runs listed."""
     done = [r for r in runs if r.finished]
@@ -100,7 +149,7 @@ def markdown(runs: list[Run], dataset: str) -> str:
         for _, key, scale in COLUMNS:
             cells.append(f"{t['mean_predicted_labels']:.2f} / {t['mean_gold_labels']:.2f}" if key is None
                          else f"{scale * t[key]:.2f}")
-        rate = statistics.median(e["train"]["docs_per_s"] for e in m["epochs"])  # robust to one slowed epoch
+        rate = _rate(r)
         cells += [str(m["best"]["epoch"]), str(m["epochs_run"]), _hours(m["train_time_s"]), f"{rate:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     if not done:
@@ -108,11 +157,13 @@ def markdown(runs: list[Run], dataset: str) -> str:
     out = ["\n".join(lines)]
     if runs:
         out += ["", "Commands (one torch thread each; training time counts the training passes, not evaluation; "
-                "docs/s is the median over epochs):", "", "```bash",
+                "docs/s is the fastest epoch's):", "", "```bash",
                 *[command(dataset, r.config.get("variant"), r.name) for r in runs], "```"]
     pending = [r for r in runs if not r.finished]
     if pending:
         out += ["", "In progress (continued with `--resume`): " + "; ".join(_progress(r) for r in pending) + "."]
+    if len(runs) > 1:
+        out += ["", curves(runs)]
     return "\n".join(out)
 
 
