@@ -326,3 +326,17 @@ def test_resume_after_a_stop_between_checkpoint_and_best_file(tiny_data, tmp_pat
     checkpoint.save(stale, tmp_path / "best.pt")
     _, best = engine.restore(tmp_path, fresh, opt, sched, cfg)
     assert all(torch.equal(best[k], v) for k, v in state["model"].items())
+
+
+def test_a_checkpoint_older_than_a_setting_resumes_with_its_default():
+    from xmtc.run_state import check_resumable
+
+    cfg = preset("synthetic", fast=True)
+    old = cfg.to_dict()
+    del old["train"]["compile"]  # written before train.compile existed
+    check_resumable({"config": old}, cfg)
+    cfg.train.compile = True  # a speed setting: may change on resume
+    check_resumable({"config": old}, cfg)
+    cfg.train.lr *= 2
+    with pytest.raises(checkpoint.CheckpointError, match=r"train\.lr"):
+        check_resumable({"config": old}, cfg)

@@ -21,7 +21,7 @@ from .registry import model_type_of
 
 
 _MAY_CHANGE_ON_RESUME = {"out", "train.device", "train.num_workers", "train.log_every", "train.eval_batch_size",
-                         "train.amp", "train.deterministic", "train.threads", "data.data_dir"}
+                         "train.amp", "train.deterministic", "train.threads", "train.compile", "data.data_dir"}
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -73,8 +73,15 @@ def _plain(obj):
 
 
 def check_resumable(state: dict, cfg: RunConfig) -> None:
-    """The checkpoint was made by the same run settings (device and workers may change)."""
-    saved, now = _flat(state["config"]), _flat(_plain(cfg.to_dict()))
+    """The checkpoint was made by the same run settings (device, workers, compiling may change).
+
+    A setting added to the config since the checkpoint was written counts as its default.
+    """
+    try:
+        saved = _flat(_plain(RunConfig.from_dict(state["config"]).to_dict()))
+    except Exception:  # noqa: BLE001 -- a setting since removed: compare as saved, the diff names it
+        saved = _flat(state["config"])
+    now = _flat(_plain(cfg.to_dict()))
     diffs = [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
              if k not in _MAY_CHANGE_ON_RESUME and _norm(saved.get(k)) != _norm(now.get(k))]
     if diffs:
