@@ -9,7 +9,8 @@
 #   mkdir -p ~/runs && nohup bash benchmarks/cpu_runs.sh > ~/runs/queue.log 2>&1 &
 #
 # Environment (optional): RUNS (root of the run directories, default ~/runs; a run lives in
-# <RUNS>/<dataset>/<run> and logs to <RUNS>/<dataset>/<run>.log), DATA (default ../shared/data),
+# <RUNS>/<dataset>/<run> and logs to <RUNS>/<dataset>/<run>.log; before this script took
+# several datasets it was RUNS=~/runs/eurlex57k: pass its parent now), DATA (default ../shared/data),
 # PYTHON (python3), LANE_A / LANE_B (the two queues: entries <dataset>/<run>, or a bare <run> of
 # eurlex57k; run names as in xmtc/results.py; an empty LANE_A="" runs nothing in that lane).
 set -u
@@ -32,8 +33,10 @@ run_one() {
   if finished "$dir"; then echo "$(date +%T) $dataset/$name: finished earlier"; else
     # the command of the README table (xmtc/results.py), with this machine's data and run directories
     local cmd
-    cmd=$("$PY" -c 'import sys; from xmtc.results import command; print(command(sys.argv[1], "cpu", sys.argv[2], sys.argv[3]))' \
-          "$dataset" "$name" "$DATA")
+    if ! cmd=$("$PY" -c 'import sys; from xmtc.results import command; print(command(sys.argv[1], "cpu", sys.argv[2], sys.argv[3]))' \
+          "$dataset" "$name" "$DATA" 2>&1); then
+      echo "$(date +%T) $dataset/$name: skipped, no command for it: ${cmd##*$'\n'}"; return
+    fi
     cmd="$PY ${cmd#python } "; cmd="${cmd% --out *} --out $dir"
     if pgrep -f -- "--out $dir( |$)" > /dev/null; then
       echo "$(date +%T) $dataset/$name: another process trains in $dir; skipped"; return

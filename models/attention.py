@@ -38,10 +38,13 @@ and ``torch.compile`` (inductor) fuses it into a few loops over memory, forward
 and backward. Measured on one training step at the EURLEX57K shape
 (``benchmarks/cpu_step.py --bounds``, quiet machine): OTSeq2Set 1.28 -> 1.15 s
 (10% faster), MLC2Seq 0.72 -> 0.70 s.
-It costs a compilation (seconds; once per process and dtype, for every ``S``
-as shapes are dynamic), so it pays off on long runs, not on tests or
-demos: off by default. Where compiling fails (no C++ compiler, an unsupported
-platform) a warning says so and the eager fast path runs from then on.
+It costs compilations of seconds each: shapes are dynamic, so every ``S`` and
+``B`` share one graph, but torch compiles again per dtype, for training vs
+``no_grad`` inference, and for a size of 1 (a batch or a memory of one
+position), a handful per process. That pays off on long runs, not on tests
+or demos: off by default. Where the compiler fails (no C++ compiler, an
+unsupported platform) a warning says so and the eager fast path runs from
+then on; any other error (a wrong shape) is raised as it is.
 """
 
 from __future__ import annotations
@@ -66,6 +69,14 @@ def attend(query_proj: torch.Tensor, keys: torch.Tensor, keys_proj: torch.Tensor
 
 
 _COMPILED: dict[str, object] = {}  # "attend" -> torch.compile(attend), or None once compiling failed
+
+
+def _compiler_errors() -> tuple[type[BaseException], ...]:
+    """What a failing compiler raises (a missing or broken C++ toolchain, an unsupported backend)."""
+    from torch._dynamo.exc import BackendCompilerFailed  # also inductor's InductorError
+    from torch._inductor.exc import CppCompileError
+
+    return BackendCompilerFailed, CppCompileError, OSError
 
 
 def _compiled_attend():
@@ -160,7 +171,7 @@ class BahdanauAttention(nn.Module):
             if fn is not None:
                 try:
                     return fn(query_proj, keys, keys_proj, mask, self.v.weight[0])
-                except Exception as exc:  # noqa: BLE001 -- no compiler, unsupported platform: eager from now on
+                except _compiler_errors() as exc:  # the compiler failed: eager from now on
                     _COMPILED["attend"] = None
                     warnings.warn(f"compiled attention unavailable ({exc!r}); using the eager fast path")
         a = query_proj.unsqueeze(1) + keys_proj  # (B, S, A) = W s + U h_i

@@ -212,6 +212,7 @@ class Decoder(nn.Module):
         """Pre-compute ``U h`` (and ``U ĥ``) once per batch."""
         a = self.attention
         if self.use_lightconv:
+            hh = hh.contiguous()  # LightConv's output is a transposed view; one layout for every step's attention
             return Memory(h, a.project_keys(h), mask, hh, a.project_keys(hh), hh_mask)
         return Memory(h, a.project_keys(h), mask)
 

@@ -7,6 +7,8 @@ autograd's ``bmm``, per-step output layer).
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -119,7 +121,7 @@ def _attend_both(att, q, keys, mask, up):
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
-def test_compiled_attention_equals_the_reference(dtype, tol):
+def test_compiled_attention_equals_the_reference(dtype, tol, compiler_works):
     torch.manual_seed(0)
     att = BahdanauAttention(6, 10, 8).to(dtype)
     g = torch.Generator().manual_seed(1)
@@ -142,8 +144,10 @@ def test_compiled_attention_equals_the_reference(dtype, tol):
 def test_compiled_attention_falls_back_to_eager_with_a_warning(monkeypatch):
     from models import attention
 
+    from torch._inductor.exc import CppCompileError
+
     def broken(*args):
-        raise RuntimeError("no C++ compiler")
+        raise CppCompileError(["g++"], "no C++ compiler")
 
     monkeypatch.setitem(attention._COMPILED, "attend", broken)
     torch.manual_seed(0)
@@ -153,14 +157,41 @@ def test_compiled_attention_falls_back_to_eager_with_a_warning(monkeypatch):
     mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
     eager = att(q, keys, att.project_keys(keys), mask)
     att.compiled = True
-    with pytest.warns(UserWarning, match="compiled attention unavailable.*no C\\+\\+ compiler"):
+    with pytest.warns(UserWarning, match="compiled attention unavailable.*g\\+\\+"):
         fallback = att(q, keys, att.project_keys(keys), mask)
     assert attention._COMPILED["attend"] is None  # not tried again
     torch.testing.assert_close(fallback[0], eager[0], rtol=0, atol=0)
     torch.testing.assert_close(fallback[1], eager[1], rtol=0, atol=0)
 
 
-def test_otseq2set_with_compiled_attention_equals_the_reference():
+def test_compiled_attention_raises_what_is_not_a_compiler_failure():
+    torch.manual_seed(0)
+    att = BahdanauAttention(6, 10, 8).double()
+    att.compiled = True
+    keys = torch.randn(2, 5, 10, dtype=torch.float64)
+    bad_mask = torch.ones(2, 4, dtype=torch.bool)  # 4 positions for 5 keys
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="compiled attention unavailable")
+        with pytest.raises(Exception, match="size") as raised:
+            att(torch.randn(2, 6, dtype=torch.float64), keys, att.project_keys(keys), bad_mask)
+    assert "compiled attention unavailable" not in str(raised.value)
+    from models import attention
+
+    assert attention._COMPILED.get("attend") is not None  # compiling stays on
+
+
+@pytest.fixture
+def compiler_works():
+    """Fail (not pass through the eager fallback) if the compiled path silently stopped being compiled."""
+    from models import attention
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="compiled attention unavailable")
+        yield
+    assert attention._COMPILED.get("attend") is not None
+
+
+def test_otseq2set_with_compiled_attention_equals_the_reference(compiler_works):
     g = torch.Generator().manual_seed(5)
     B, S = 3, 11
     src_mask = torch.arange(S)[None] < torch.tensor([[11], [7], [1]])
@@ -193,3 +224,24 @@ def test_train_compile_selects_the_compiled_attention(model):
         data = loading.load_data(cfg.data, seed=0)
         flags = [m.compiled for m in registry.build_model(cfg, data).modules() if isinstance(m, BahdanauAttention)]
         assert flags and all(f is expected for f in flags)
+
+
+def test_compiled_attention_compiles_once_for_training_and_once_for_inference(compiler_works):
+    """New batch shapes reuse the graphs (dynamic shapes), so a run stays far below torch's recompile limit."""
+    from torch._dynamo.utils import counters
+
+    torch.manual_seed(0)
+    model = OTSeq2Set(OTSeq2SetConfig(**COMMON, n_steps=5))  # float32, as training runs
+    for m in model.modules():
+        if isinstance(m, BahdanauAttention):
+            m.compiled = True
+    before = counters["stats"]["unique_graphs"]
+    for B, S in ((3, 11), (4, 17), (2, 14), (5, 12)):  # LightConv memory of 5-11 positions
+        src = torch.randint(2, 30, (B, S))
+        mask = torch.arange(S)[None] < torch.tensor([S] + [S - 2] * (B - 1))[:, None]
+        model.train()
+        model(src, mask).sum().backward()
+        model.eval()
+        with torch.no_grad():
+            model(src, mask)
+    assert counters["stats"]["unique_graphs"] - before <= 2

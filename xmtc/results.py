@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,7 +135,9 @@ def curves(runs: list[Run]) -> str:
                 pairs.append(f"{RUNS[a.name][0]} {100 * best[0]:.2f} vs {RUNS[b.name][0]} {100 * best[1]:.2f} "
                              f"within {budget:.1f} h")
     if pairs:
-        out += ["", "Equal time, best dev micro-F1 within the shorter run's hours: " + "; ".join(pairs) + "."]
+        out += ["", "Equal time, best dev micro-F1 within the shorter run's hours: " + "; ".join(pairs) + ". "
+                "(Each run anneals its learning rate over its own epochs, so the longer run is compared "
+                "mid-schedule, before its learning rate came down.)"]
     return "\n".join(out)
 
 
@@ -149,7 +152,7 @@ def markdown(runs: list[Run], dataset: str) -> str:
         for _, key, scale in COLUMNS:
             cells.append(f"{t['mean_predicted_labels']:.2f} / {t['mean_gold_labels']:.2f}" if key is None
                          else f"{scale * t[key]:.2f}")
-        rate = _rate(r)
+        rate = statistics.median(e["train"]["docs_per_s"] for e in m["epochs"])  # what the epochs ran at
         cells += [str(m["best"]["epoch"]), str(m["epochs_run"]), _hours(m["train_time_s"]), f"{rate:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     if not done:
@@ -157,13 +160,14 @@ def markdown(runs: list[Run], dataset: str) -> str:
     out = ["\n".join(lines)]
     if runs:
         out += ["", "Commands (one torch thread each; training time counts the training passes, not evaluation; "
-                "docs/s is the fastest epoch's):", "", "```bash",
+                "docs/s is the median over epochs):", "", "```bash",
                 *[command(dataset, r.config.get("variant"), r.name) for r in runs], "```"]
     pending = [r for r in runs if not r.finished]
     if pending:
         out += ["", "In progress (continued with `--resume`): " + "; ".join(_progress(r) for r in pending) + "."]
-    if len(runs) > 1:
-        out += ["", curves(runs)]
+    table = curves(runs) if len(runs) > 1 else ""
+    if table:
+        out += ["", table]
     return "\n".join(out)
 
 
