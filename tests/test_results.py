@@ -93,7 +93,7 @@ def _check_config(run: results.Run, dataset: str, data_dir: str) -> None:
         assert saved[key] == resolved[key], (run.name, key)
 
 
-@pytest.mark.parametrize("dataset", ["eurlex57k"])
+@pytest.mark.parametrize("dataset", ["eurlex57k", "reuters"])
 def test_readme_table_equals_the_committed_metrics(dataset):
     runs = results.collect(ROOT / "results", dataset)
     assert runs, f"no committed run under results/{dataset}"
@@ -103,7 +103,7 @@ def test_readme_table_equals_the_committed_metrics(dataset):
     assert block == results.markdown(runs, dataset)
 
 
-@pytest.mark.parametrize("dataset", ["eurlex57k"])
+@pytest.mark.parametrize("dataset", ["eurlex57k", "reuters"])
 def test_committed_configs_are_what_their_commands_resolve_to(dataset, monkeypatch):
     data = ROOT.parent / "shared" / "data"
     monkeypatch.setenv("XMTC_DATA", str(data))
@@ -133,3 +133,12 @@ def test_curves_give_equal_epoch_and_equal_time_comparisons(tmp_path):
     (tmp_path / "eurlex57k" / "otseq2set" / "metrics.json").write_text(json.dumps({"epochs": _epochs([(slow, 0.55)])}))
     text = results.curves(results.collect(tmp_path, "eurlex57k"))
     assert "OTSeq2Set (BM+OT+LC) 55.00 vs MLC2Seq 60.00 within 2.0 h" in text  # MLC2Seq's first 2 epochs
+
+
+def test_curves_of_short_runs_count_minutes(tmp_path):
+    rate = 1000 / 600  # one epoch per 10 minutes
+    _write(tmp_path, "mlc2seq", {"epochs": _epochs([(rate, 0.5), (rate, 0.6)])})
+    _write(tmp_path, "otseq2set", {"epochs": _epochs([(rate / 2, 0.55)])})
+    text = results.curves(results.collect(tmp_path, "eurlex57k"))
+    assert "| 1 | 50.00 (10 min) | 55.00 (20 min) |" in text
+    assert "OTSeq2Set (BM+OT+LC) 55.00 vs MLC2Seq 60.00 within 20 min" in text

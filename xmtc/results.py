@@ -106,7 +106,8 @@ def _curve(r: Run) -> list[tuple[int, float, float]]:
 def curves(runs: list[Run]) -> str:
     """Equal-epoch and equal-time comparison: dev micro-F1 after every epoch, with its cost.
 
-    Each cell is ``dev micro-F1 (hours)``, the hours being the training documents
+    Each cell is ``dev micro-F1 (time)``, the time (hours; minutes where every run
+    took under two hours) being the training documents
     seen so far divided by the documents/s of the run's fastest epoch, so a pause
     or a shared core in some epochs does not count. Below the table, for every pair of a set
     model and a sequence model, the best dev micro-F1 each reached within the
@@ -117,12 +118,17 @@ def curves(runs: list[Run]) -> str:
         return ""
     table = {r.name: _curve(r) for r in runs}
     n = max(len(c) for c in table.values())
+    minutes = max(c[-1][2] for c in table.values()) < 2  # short runs: minutes, not tenths of hours
+
+    def cost(hours: float) -> str:
+        return f"{60 * hours:.0f} min" if minutes else f"{hours:.1f} h"
+
     head = ["epoch", *[RUNS[r.name][0] for r in runs]]
     lines = ["| " + " | ".join(head) + " |", "|---:|" + "---:|" * len(runs)]
     for i in range(n):
-        cells = [str(i + 1)] + [f"{100 * c[i][1]:.2f} ({c[i][2]:.1f} h)" if i < len(c) else "" for c in table.values()]
+        cells = [str(i + 1)] + [f"{100 * c[i][1]:.2f} ({cost(c[i][2])})" if i < len(c) else "" for c in table.values()]
         lines.append("| " + " | ".join(cells) + " |")
-    out = ["Dev micro-F1 after each epoch (hours of training so far, at the documents/s of the run's fastest epoch):", "",
+    out = ["Dev micro-F1 after each epoch (training time so far, at the documents/s of the run's fastest epoch):", "",
            "\n".join(lines)]
     sequence = [r for r in runs if RUNS[r.name][1] != "otseq2set"]
     sets = [r for r in runs if RUNS[r.name][1] == "otseq2set"]
@@ -133,9 +139,9 @@ def curves(runs: list[Run]) -> str:
             best = [max((f for _, f, h in table[x.name] if h <= budget + 1e-9), default=None) for x in (a, b)]
             if None not in best:
                 pairs.append(f"{RUNS[a.name][0]} {100 * best[0]:.2f} vs {RUNS[b.name][0]} {100 * best[1]:.2f} "
-                             f"within {budget:.1f} h")
+                             f"within {cost(budget)}")
     if pairs:
-        out += ["", "Equal time, best dev micro-F1 within the shorter run's hours: " + "; ".join(pairs) + ". "
+        out += ["", "Equal time, best dev micro-F1 within the shorter run's training time: " + "; ".join(pairs) + ". "
                 "(Each run anneals its learning rate over its own epochs, so the longer run is compared "
                 "mid-schedule, before its learning rate came down.)"]
     return "\n".join(out)
