@@ -65,6 +65,11 @@ def predict_split(model, dataset, split: str, cfg: RunConfig):
 
 
 def micro(pred: np.ndarray, gold: np.ndarray, n_gold: int) -> dict:
+    r"""Micro scores of boolean sets ``pred (N, L)`` against ``gold (N, L)``; ``n_gold`` counts every gold label.
+
+    :math:`P = \sum_i |P_i \cap G_i| / \sum_i |P_i|`, :math:`R = \sum_i |P_i \cap G_i| / n_{gold}`,
+    :math:`F_1 = 2PR / (P + R)`; also the mean predicted set size.
+    """
     tp, n_pred = int((pred & gold).sum()), int(pred.sum())
     p, r = tp / max(n_pred, 1), tp / max(n_gold, 1)
     return {"micro_precision": p, "micro_recall": r, "micro_f1": 2 * p * r / max(p + r, 1e-12),
@@ -79,6 +84,7 @@ RULES = {
 
 
 def calibrate(run_dir: Path, data_dir: str) -> dict:
+    """Per rule of :data:`RULES`: the dev-chosen ``tau``, its dev micro-F1 and the test scores at it."""
     state = checkpoint.load(run_dir / "best.pt")
     cfg = RunConfig.from_dict(state["config"])
     cfg.data.data_dir = data_dir
