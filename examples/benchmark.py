@@ -3,19 +3,9 @@
     python examples/benchmark.py --data reuters --fast        # minutes on a CPU
     python examples/benchmark.py --data eurlex57k --embeddings glove.6B.300d.txt
 
-Trains and tests, with the same preset (paper Table 2 or ours) and seed:
-
-==============  ==========================================================
-Seq2Seq         attention Seq2Seq, labels in file order
-MLC2Seq         Seq2Seq, labels from frequent to rare
-SGM             MLC2Seq order + global embedding + masked softmax
-Seq2Seq+LC      Seq2Seq with LightConv
-BM              set decoder, bipartite matching loss only, no LightConv
-BM+LC           BM with LightConv
-BM+OT           BM + semantic OT loss, no LightConv
-BM+OT+LC        BM + OT + LightConv = OTSeq2Set
-==============  ==========================================================
-
+Trains and tests, with the same preset (paper Table 2 or ours) and seed, the
+paper's eight variants (``xmtc/ablation.py``): Seq2Seq, MLC2Seq, SGM,
+Seq2Seq+LC, BM, BM+LC, BM+OT and BM+OT+LC (= OTSeq2Set),
 and prints the layout of the paper's Tables 3, 6 and 7: precision, recall,
 micro-F1, macro-F1, weighted F1, example F1 (plus P@1), training time and
 parameters. Results go to ``<out>/results.md`` and ``<out>/results.json``;
@@ -38,20 +28,9 @@ from pathlib import Path
 from rich.console import Console
 
 from xmtc import cli, engine
+from xmtc.ablation import BY_NAME as VARIANTS
 from xmtc.config import ConfigError
 from xmtc.progress import config_table, make_progress, results_table
-
-# name -> (model, net overrides)
-VARIANTS: dict[str, tuple[str, dict]] = {
-    "Seq2Seq": ("seq2seq", {"use_lightconv": False}),
-    "MLC2Seq": ("mlc2seq", {"use_lightconv": False}),
-    "SGM": ("sgm", {"use_lightconv": False}),
-    "Seq2Seq+LC": ("seq2seq", {"use_lightconv": True}),
-    "BM": ("otseq2set", {"use_lightconv": False, "ot_weight": 0.0}),
-    "BM+LC": ("otseq2set", {"use_lightconv": True, "ot_weight": 0.0}),
-    "BM+OT": ("otseq2set", {"use_lightconv": False}),
-    "BM+OT+LC": ("otseq2set", {"use_lightconv": True}),
-}
 
 COLUMNS = [
     ("model", "model", ""),
@@ -96,18 +75,20 @@ def _main(argv) -> int:
     unknown = [m for m in names if m not in VARIANTS]
     if unknown:
         raise ConfigError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-    first = cli.config_from_args(args, VARIANTS[names[0]][0], other_model=True)  # settings checked once
+    first = cli.config_from_args(args, VARIANTS[names[0]].model, other_model=True)  # settings checked once
+    for name in names:  # before any training: e.g. BM+OT on a preset whose λ is 0
+        VARIANTS[name].check(first.net)
     tag = f"{first.preset}{f'-{first.variant}' if first.variant else ''}"
     out = Path(args.out or f"runs/benchmark-{tag}")
     console = Console()
     rows: list[dict] = []
     t_start = time.perf_counter()
     for name in names:
-        model, net = VARIANTS[name]
+        variant = VARIANTS[name]
+        model = variant.model
         args.out = str(out / name)
         cfg = cli.config_from_args(args, model, other_model=True)
-        for k, v in net.items():  # the variant's switches
-            setattr(cfg.net, k, v)
+        variant.apply(cfg.net)  # the variant's switches on top of the preset
         run_dir = Path(cfg.out)
         done = run_dir / "metrics.json"
         if args.resume and done.is_file() and "test" in json.loads(done.read_text()):
@@ -120,7 +101,8 @@ def _main(argv) -> int:
             shutil.rmtree(run_dir)
         if not rows:
             console.print(config_table(cfg.to_dict(), title=f"benchmark on {cfg.data.name} (first model: {name})"))
-        console.rule(f"{name} ({model}, LightConv {'on' if cfg.net.use_lightconv else 'off'}"
+        lightconv = cfg.net.use_lightconv if cfg.net.use_lightconv is not None else model == "otseq2set"  # its default
+        console.rule(f"{name} ({model}, LightConv {'on' if lightconv else 'off'}"
                      f"{', OT weight ' + str(cfg.net.ot_weight) if model == 'otseq2set' else ''})")
         with make_progress(console, args.progress, interval=args.log_interval, every=args.log_batches) as progress:
             res = engine.train_run(cfg, out_dir=run_dir, resume=resume, callbacks=progress)

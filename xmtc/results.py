@@ -20,16 +20,13 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-#: run directory -> (row label, training script's model, extra flags); the paper's ablation names.
-RUNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "seq2seq": ("Seq2Seq", "seq2seq", ()),
-    "mlc2seq": ("MLC2Seq", "mlc2seq", ()),
-    "sgm": ("SGM", "sgm", ()),
-    "bm": ("BM", "otseq2set", ("--ot-weight", "0", "--no-lightconv")),
-    "bm_ot": ("BM+OT", "otseq2set", ("--no-lightconv",)),
-    "bm_lc": ("BM+LC", "otseq2set", ("--ot-weight", "0")),
-    "otseq2set": ("OTSeq2Set (BM+OT+LC)", "otseq2set", ()),
-}
+from .ablation import BY_RUN, VARIANTS
+from .config import preset
+
+#: run directory -> (row label, training script's model), in the order of the paper's variants
+#: (:data:`xmtc.ablation.VARIANTS`, which also gives each run's flags).
+RUNS: dict[str, tuple[str, str]] = {
+    v.run: ("OTSeq2Set (BM+OT+LC)" if v.run == "otseq2set" else v.name, v.model) for v in VARIANTS}
 
 #: (header, metrics.json test key, scale); percentages as in the paper.
 COLUMNS = (("micro-P", "micro_precision", 100), ("micro-R", "micro_recall", 100), ("micro-F1", "micro_f1", 100),
@@ -52,9 +49,10 @@ class Run:
 
 def command(dataset: str, variant: str | None, name: str, data_dir: str = "../shared/data") -> str:
     """The command that trains run ``name`` of a dataset's preset (variant)."""
-    _, model, extra = RUNS[name]
-    preset = {None: [], "fast": ["--fast"]}.get(variant, ["--preset", str(variant)])
-    args = ["python", f"examples/train_{model}.py", "--data", dataset, *preset, "--data-dir", data_dir, *extra,
+    v = BY_RUN[name]
+    flags = v.flags(preset(dataset, model=v.model, variant=variant).net)
+    choice = {None: [], "fast": ["--fast"]}.get(variant, ["--preset", str(variant)])
+    args = ["python", f"examples/train_{v.model}.py", "--data", dataset, *choice, "--data-dir", data_dir, *flags,
             "--out", f"runs/{dataset}/{name}"]
     return shlex.join(args)
 

@@ -1,0 +1,102 @@
+"""xmtc/ablation.py: each variant's flags and its ``apply`` give the same model, whatever the preset.
+
+The README's commands use :meth:`Variant.flags` and ``examples/benchmark.py``
+uses :meth:`Variant.apply`; both are checked here against what the variant
+says it is (LightConv on or off, OT loss on or off), on presets that differ in
+those switches: EURLEX57K's CPU preset (LightConv on, λ = 8 for OTSeq2Set) and
+Amazon-670K's (the authors' final config: λ = 0, no LightConv).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from xmtc import cli
+from xmtc.ablation import BY_NAME, BY_RUN, VARIANTS
+from xmtc.config import ConfigError, preset
+from xmtc.datasets import load
+from xmtc.registry import build_model
+from models.lightconv import LightConv
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _effective(net, model: str) -> tuple[bool, float]:
+    """(LightConv on, OT weight) a resolved ``NetConfig`` trains with."""
+    lightconv = net.use_lightconv if net.use_lightconv is not None else model == "otseq2set"
+    return lightconv, (net.ot_weight if model == "otseq2set" else 0.0)
+
+
+def _config(v, dataset, variant, extra=(), flags=()):
+    """The config a training script for ``v.model`` resolves from these arguments."""
+    argv = ["--data", dataset, *(["--preset", variant] if variant else []), *extra, *flags]
+    return cli.config_from_args(cli.train_parser(v.model, "t").parse_args(argv), v.model)
+
+
+def test_the_readme_commands_flags():
+    net = preset("eurlex57k", variant="cpu").net
+    assert {v.run: v.flags(net) for v in VARIANTS} == {
+        "seq2seq": (), "mlc2seq": (), "sgm": (), "seq2seq_lc": ("--lightconv",),
+        "bm": ("--ot-weight", "0", "--no-lightconv"), "bm_lc": ("--ot-weight", "0"),
+        "bm_ot": ("--no-lightconv",), "otseq2set": ()}
+
+
+@pytest.mark.parametrize("dataset,variant,extra", [("eurlex57k", "cpu", ()), ("reuters", "cpu", ()),
+                                                   ("amazon670k", None, ("--set", "net.ot_weight=2"))])
+@pytest.mark.parametrize("name", list(BY_NAME))
+def test_flags_and_apply_give_the_variant_on_every_preset(dataset, variant, extra, name):
+    v = BY_NAME[name]
+    by_flags = _config(v, dataset, variant, extra, v.flags(_config(v, dataset, variant, extra).net))
+    by_apply = _config(v, dataset, variant, extra)
+    v.apply(by_apply.net)
+    for cfg in (by_flags, by_apply):
+        lightconv, ot = _effective(cfg.net, v.model)
+        assert lightconv is v.lightconv, (name, cfg.net.use_lightconv)
+        assert (ot > 0) is v.ot, (name, ot)
+    assert _effective(by_flags.net, v.model) == _effective(by_apply.net, v.model)
+
+
+def test_apply_reaches_the_built_model():
+    ds = load("synthetic", n_docs=60, n_labels=7)
+    for name in ("Seq2Seq", "Seq2Seq+LC", "BM", "BM+LC", "BM+OT", "BM+OT+LC"):
+        v = BY_NAME[name]
+        cfg = preset("synthetic", model=v.model, fast=True)
+        cfg.net.use_lightconv = not v.lightconv  # the preset says the opposite: the variant wins
+        v.apply(cfg.net)
+        model = build_model(cfg, ds)
+        assert any(isinstance(m, LightConv) for m in model.modules()) is v.lightconv, name
+        if v.model == "otseq2set":
+            assert (model.config.ot_weight > 0) is v.ot, name
+
+
+def test_an_ot_variant_on_a_preset_without_ot_is_refused_with_the_flag_to_set():
+    net = preset("amazon670k").net  # the authors' final config: λ = 0
+    assert net.ot_weight == 0
+    for name in ("BM+OT", "BM+OT+LC"):
+        with pytest.raises(ConfigError, match="--ot-weight"):
+            BY_NAME[name].flags(net)
+        with pytest.raises(ConfigError, match="BM"):
+            BY_NAME[name].apply(net)
+    assert BY_NAME["BM"].flags(net) == ()  # already λ = 0 and no LightConv
+
+
+def test_the_benchmark_refuses_before_training(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("example_benchmark_ablation", REPO / "examples" / "benchmark.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    code = bench.main(["--data", "amazon670k", "--data-dir", str(tmp_path), "--models", "BM,BM+OT",
+                       "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "BM+OT needs an OT weight" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()  # nothing trained, not even BM
+
+
+def test_run_names_are_unique_and_the_results_tables_use_them():
+    from xmtc import results
+
+    assert len(BY_RUN) == len(BY_NAME) == len(VARIANTS)
+    assert list(results.RUNS) == [v.run for v in VARIANTS]
+    assert all(results.RUNS[v.run][1] == v.model for v in VARIANTS)
