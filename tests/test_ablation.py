@@ -9,8 +9,6 @@ Amazon-670K's (the authors' final config: λ = 0, no LightConv).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +19,6 @@ from xmtc.datasets import load
 from xmtc.registry import build_model
 from models.lightconv import LightConv
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _effective(net, model: str) -> tuple[bool, float]:
@@ -83,10 +80,8 @@ def test_an_ot_variant_on_a_preset_without_ot_is_refused_with_the_flag_to_set():
     assert BY_NAME["BM"].flags(net) == ()  # already λ = 0 and no LightConv
 
 
-def test_the_benchmark_refuses_before_training(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("example_benchmark_ablation", REPO / "examples" / "benchmark.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_the_benchmark_refuses_before_training(tmp_path, capsys, load_script):
+    bench = load_script("examples/benchmark.py")
     code = bench.main(["--data", "amazon670k", "--data-dir", str(tmp_path), "--models", "BM,BM+OT",
                        "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()

@@ -13,7 +13,6 @@ promised fields (fake clock).
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import io
 import json
 import re
@@ -29,7 +28,6 @@ from xmtc.config import LIMITS, SECTIONS, ConfigError, NetConfig, check_limit, p
 from xmtc.loading import embeddings_path
 from xmtc.progress import LogProgress, RichProgress, make_progress
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def parse(argv, model="otseq2set"):
@@ -119,7 +117,7 @@ def test_every_field_is_settable_with_set():
         assert getattr(getattr(cfg, section), name) == value, key
 
 
-def test_named_flags_map_to_their_fields():
+def test_named_flags_map_to_their_fields(load_script):
     flags = cli.named_flags(None)
     assert set(flags.values()) == set(settings.keys()) - cli.NO_FLAG  # every field but data.name/options
     assert len(set(flags)) == len(flags)
@@ -134,8 +132,8 @@ def test_named_flags_map_to_their_fields():
         parser = cli.train_parser("otseq2set", "test")
         assert parser.parse_args(["--data", "reuters", *argv]).settings == [(key, value)], flag
     # the benchmark has them too, but for the switches its variants set
-    assert _flags_of(_benchmark_parser()) >= set(flags) - {"--lightconv", "--ot-weight"}
-    assert not {"--lightconv", "--ot-weight"} & _flags_of(_benchmark_parser())
+    assert _flags_of(_benchmark_parser(load_script)) >= set(flags) - {"--lightconv", "--ot-weight"}
+    assert not {"--lightconv", "--ot-weight"} & _flags_of(_benchmark_parser(load_script))
     # the names users know
     for flag, key in {"--embed-dim": "net.embed_dim", "--encoder-layers": "net.encoder_layers",
                       "--dropout": "net.dropout", "--bottleneck": "net.bottleneck",
@@ -150,11 +148,8 @@ def _flags_of(parser) -> set[str]:
     return {s for a in parser._actions for s in a.option_strings}
 
 
-def _benchmark_parser():
-    spec = importlib.util.spec_from_file_location("example_benchmark_cli", EXAMPLES / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.parser()
+def _benchmark_parser(load_script):
+    return load_script("examples/benchmark.py").parser()
 
 
 def test_specific_flags_and_set_values():
@@ -373,10 +368,8 @@ def test_make_progress_picks_bars_on_a_terminal_and_lines_otherwise():
 
 
 # --------------------------------------------------------------------------- through a script
-def test_a_script_rerun_from_its_config_json(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("example_train_cli", EXAMPLES / "train_otseq2set.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+def test_a_script_rerun_from_its_config_json(tmp_path, capsys, load_script):
+    train = load_script("examples/train_otseq2set.py")
     first = tmp_path / "first"
     argv = ["--data", "synthetic", "--fast", "--epochs", "1", "--max-train-docs", "64", "--max-valid-docs", "16",
             "--max-test-docs", "16", "--hidden-size", "16", "--set", "net.ipot_iter=3", "--log-interval", "0"]

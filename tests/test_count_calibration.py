@@ -3,23 +3,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from evaluation import evaluate
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def calib():
-    spec = importlib.util.spec_from_file_location("count_calibration", REPO / "benchmarks" / "count_calibration.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def calib(load_script):
+    return load_script("benchmarks/count_calibration.py")
 
 
 def test_micro_equals_evaluation_with_unseen_gold_labels(calib):
@@ -38,10 +32,8 @@ def test_micro_equals_evaluation_with_unseen_gold_labels(calib):
         assert ours[k] == pytest.approx(ref[k], abs=1e-12), k
 
 
-def test_on_a_trained_run(calib, tmp_path):
-    spec = importlib.util.spec_from_file_location("train_ots", REPO / "examples" / "train_otseq2set.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+def test_on_a_trained_run(calib, tmp_path, load_script):
+    train = load_script("examples/train_otseq2set.py")
     out = tmp_path / "run"
     argv = ["--data", "synthetic", "--fast", "--epochs", "2", "--max-train-docs", "300", "--max-valid-docs", "60",
             "--out", str(out)]

@@ -11,7 +11,6 @@ exit code 2, not a traceback.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
@@ -35,17 +34,9 @@ SYNTH = ["--data", "synthetic", "--fast", "--epochs", "2", "--max-train-docs", "
          "--max-test-docs", "120", "--seed", "3"]
 
 
-def load_script(name: str):
-    """Import ``examples/<name>.py`` as a module (the scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def scripts():
-    return {n: load_script(n) for n in ("train_otseq2set", "train_seq2seq", "train_mlc2seq", "train_sgm",
+def scripts(load_script):
+    return {n: load_script(f"examples/{n}.py") for n in ("train_otseq2set", "train_seq2seq", "train_mlc2seq", "train_sgm",
                                         "benchmark", "predict")}
 
 

@@ -4,22 +4,16 @@ the step it times is the engine's training step (no timing is asserted)."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("train_step_bench", REPO / "benchmarks" / "train_step.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_script):
+    return load_script("benchmarks/train_step.py")
 
 
 def test_train_step_benchmark_runs_and_writes_json(bench, tmp_path):
