@@ -7,6 +7,7 @@ checkout; a test is skipped, with the reason, only where the data is absent.
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,19 @@ def _data_dir() -> Path:
 
 def _load_script(path: str):
     """Import a script of the repository (``"examples/train_sgm.py"``) as a module: the scripts are
-    not a package, and their ``main`` is guarded, so importing runs nothing."""
+    not a package, and their ``main`` is guarded, so importing runs nothing. Each call runs the
+    script's module code again (no cache). The module is registered in ``sys.modules`` under its
+    name, as an import would, which dataclasses and pickling need."""
     file = REPO / path
-    spec = importlib.util.spec_from_file_location(f"script_{file.parent.name}_{file.stem}", file)
+    name = f"script_{file.parent.name}_{file.stem}"
+    spec = importlib.util.spec_from_file_location(name, file)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
     return module
 
 

@@ -29,7 +29,6 @@ from xmtc.loading import embeddings_path
 from xmtc.progress import LogProgress, RichProgress, make_progress
 
 
-
 def parse(argv, model="otseq2set"):
     """Parsed arguments and the resolved config, as the training scripts make them."""
     args = cli.train_parser(model, "test").parse_args(argv)

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from evaluation import evaluate
-
 
 
 @pytest.fixture(scope="module")

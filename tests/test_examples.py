@@ -36,8 +36,8 @@ SYNTH = ["--data", "synthetic", "--fast", "--epochs", "2", "--max-train-docs", "
 
 @pytest.fixture(scope="module")
 def scripts(load_script):
-    return {n: load_script(f"examples/{n}.py") for n in ("train_otseq2set", "train_seq2seq", "train_mlc2seq", "train_sgm",
-                                        "benchmark", "predict")}
+    names = ("train_otseq2set", "train_seq2seq", "train_mlc2seq", "train_sgm", "benchmark", "predict")
+    return {n: load_script(f"examples/{n}.py") for n in names}
 
 
 def read_metrics(run_dir: Path) -> dict:

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 
-
 @pytest.fixture(scope="module")
 def bench(load_script):
     return load_script("benchmarks/train_step.py")

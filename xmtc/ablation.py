@@ -17,31 +17,33 @@ BM+OT           bm_ot        BM + semantic OT loss (Eq. 17), no LightConv
 BM+OT+LC        otseq2set    BM + OT + LightConv = OTSeq2Set
 ==============  ===========  ==========================================================
 
-A variant says what it is (LightConv or not; OT loss or not), whatever the preset:
-:meth:`Variant.apply` sets both switches on a config, and :meth:`Variant.flags`
-gives the named flags that turn a preset into the variant, the fewest needed
-(none for OTSeq2Set on a preset that has LightConv and λ > 0, ``--ot-weight 0
---no-lightconv`` for BM), so the README's commands stay short.
+The set model's loss is ``L = L_BM + λ L_OT`` (Eq. 17): BM is ``λ = 0``, and
+"+OT" keeps the preset's ``λ > 0``. A variant says what it is (LightConv or
+not; OT loss or not), whatever the preset: :meth:`Variant.apply` sets both
+switches on a config, and :meth:`Variant.flags` gives the named flags that turn
+a preset into the variant, the fewest needed (none for OTSeq2Set on a preset
+that has LightConv and ``λ > 0``; ``--ot-weight 0 --no-lightconv`` for BM), so
+the README's commands stay short.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .cli import flag_of
-from .config import ConfigError
+from .config import ConfigError, NetConfig
+from .settings import flag_of
 
 
 @dataclass(frozen=True)
 class Variant:
     """One row of the paper's ablation tables.
 
-    name : the paper's name (``"BM+OT"``).
-    run : its run directory name (``"bm_ot"``), also ``results/<dataset>/<run>/``.
+    name : the paper's name (``"BM+OT"``); ``examples/benchmark.py`` names its run directories so.
+    run : the name of its committed record, ``results/<dataset>/<run>/`` (``"bm_ot"``).
     model : the registry model / training script (``examples/train_<model>.py``).
     lightconv : LightConv between encoder and decoder (Eq. 7).
-    ot : the semantic OT loss with the preset's weight λ (Eq. 17); ``False``: λ = 0.
-        Set models only; a sequence model has no OT loss.
+    ot : the semantic OT loss with the preset's weight ``λ > 0`` (Eq. 17); ``False``: ``λ = 0``.
+        Set model only: a sequence model has no OT loss.
     """
 
     name: str
@@ -50,26 +52,29 @@ class Variant:
     lightconv: bool
     ot: bool = False
 
-    def check(self, net) -> None:
-        """Raise :class:`ConfigError` if the preset's ``NetConfig`` ``net`` cannot give this variant."""
+    def __post_init__(self):
+        if self.ot and self.model != "otseq2set":
+            raise ValueError(f"variant {self.name}: only the set model (otseq2set) has an OT loss, not {self.model}")
+
+    def check(self, net: NetConfig) -> None:
+        """Raise :class:`ConfigError` if a preset's ``net`` cannot give this variant (an OT variant at ``λ = 0``)."""
         if self.ot and not net.ot_weight > 0:
             raise ConfigError(f"{self.name} needs an OT weight λ > 0 and the preset's is {net.ot_weight}; "
                               f"set one with --ot-weight X (benchmark.py: --set net.ot_weight=X)")
 
-    def flags(self, net) -> tuple[str, ...]:
-        """The named flags that turn a preset's ``NetConfig`` ``net`` into this variant (fewest needed)."""
+    def flags(self, net: NetConfig) -> tuple[str, ...]:
+        """The named flags that turn a preset's ``net`` into this variant (the fewest needed)."""
         self.check(net)
         out: list[str] = []
         if self.model == "otseq2set" and not self.ot and net.ot_weight != 0:
             out += [flag_of("net.ot_weight"), "0"]
-        default = net.use_lightconv if net.use_lightconv is not None else self.model == "otseq2set"
-        if self.lightconv != default:
+        if self.lightconv != net.lightconv(self.model):
             flag = flag_of("net.use_lightconv")
             out.append(flag if self.lightconv else "--no-" + flag[2:])
         return tuple(out)
 
-    def apply(self, net) -> None:
-        """Set the variant's switches on a ``NetConfig`` (in place), over the preset's."""
+    def apply(self, net: NetConfig) -> None:
+        """Set the variant's switches on a preset's ``net`` (in place)."""
         self.check(net)
         net.use_lightconv = self.lightconv
         if self.model == "otseq2set" and not self.ot:

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from . import settings
+from .settings import flag_of
 from .config import DATASETS, SECTIONS, VARIANTS, ConfigError, RunConfig, preset, validate
 from .loading import embeddings_path
 
@@ -71,8 +72,6 @@ def _non_negative_float(text: str) -> float:
 
 
 # --------------------------------------------------------------------------- settings as flags
-#: Named flags whose name is not the field's name in kebab case.
-FLAG_NAMES = {"net.use_lightconv": "lightconv"}
 #: Fields without a named flag (``--set`` reaches them): ``data.name`` is chosen with ``--data``;
 #: ``data.options`` is a dictionary (``--set data.options.n_docs=600``).
 NO_FLAG = {"data.name", "data.options"}
@@ -149,11 +148,6 @@ def _docstring_help(cls) -> dict[str, str]:
         else:
             names = []
     return {k: v.replace("``", "") for k, v in out.items()}
-
-
-def flag_of(key: str) -> str:
-    """The named flag of ``section.field`` (``net.dropout`` -> ``--dropout``)."""
-    return "--" + FLAG_NAMES.get(key, key.split(".", 1)[1]).replace("_", "-")
 
 
 class _Assign(argparse.Action):

@@ -112,6 +112,10 @@ class NetConfig:
     lightconv_style: Literal["authors", "heads"] = "authors"
     empty_init: Literal["zero", "uniform"] = "zero"
 
+    def lightconv(self, model: str) -> bool:
+        """Whether ``model`` trains with LightConv under these settings (``use_lightconv`` or its default)."""
+        return self.use_lightconv if self.use_lightconv is not None else model == "otseq2set"
+
 
 @dataclass
 class TrainConfig:

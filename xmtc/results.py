@@ -3,8 +3,9 @@
 A benchmark's runs are committed as two small files each,
 ``results/<dataset>/<run>/config.json`` and ``metrics.json`` (what the training
 scripts write; never checkpoints or data). :data:`RUNS` names each run
-directory's model and the command that trains it, so the table shows, beside
-every number, the exact command; the tests check that the committed
+directory's row and model, and :func:`command` gives the command that trains it
+(the paper's variant, :mod:`xmtc.ablation`), so the table shows, beside every
+number, the exact command; the tests check that the committed
 ``config.json`` is what that command resolves to, and that the README's table is
 this module's output (``examples/results_table.py`` prints or writes it)::
 
@@ -48,11 +49,11 @@ class Run:
 
 
 def command(dataset: str, variant: str | None, name: str, data_dir: str = "../shared/data") -> str:
-    """The command that trains run ``name`` of a dataset's preset (variant)."""
-    v = BY_RUN[name]
-    flags = v.flags(preset(dataset, model=v.model, variant=variant).net)
+    """The command that trains run ``name`` on a dataset's preset (``variant``: ``None``, ``"fast"``, ``"cpu"``)."""
+    spec = BY_RUN[name]
+    flags = spec.flags(preset(dataset, model=spec.model, variant=variant).net)
     choice = {None: [], "fast": ["--fast"]}.get(variant, ["--preset", str(variant)])
-    args = ["python", f"examples/train_{v.model}.py", "--data", dataset, *choice, "--data-dir", data_dir, *flags,
+    args = ["python", f"examples/train_{spec.model}.py", "--data", dataset, *choice, "--data-dir", data_dir, *flags,
             "--out", f"runs/{dataset}/{name}"]
     return shlex.join(args)
 

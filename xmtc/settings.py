@@ -38,6 +38,14 @@ from pathlib import Path
 from .config import LIMITS, SECTIONS, ConfigError, RunConfig, check_limit, preset, validate
 
 _NONE = ("none", "null")
+
+#: Named flags whose name is not the field's name in kebab case.
+FLAG_NAMES = {"net.use_lightconv": "lightconv"}
+
+
+def flag_of(key: str) -> str:
+    """The named flag of ``section.field`` (``net.dropout`` -> ``--dropout``)."""
+    return "--" + FLAG_NAMES.get(key, key.split(".", 1)[1]).replace("_", "-")
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 
