@@ -135,6 +135,21 @@ def test_curves_give_equal_epoch_and_equal_time_comparisons(tmp_path):
     assert "OTSeq2Set (BM+OT+LC) 55.00 vs MLC2Seq 60.00 within 2.0 h" in text  # MLC2Seq's first 2 epochs
 
 
+def test_counts_per_epoch_beside_the_gold_mean(tmp_path):
+    epochs = _epochs([(1.0, 0.5), (1.0, 0.6)])
+    for e, count in zip(epochs, (6.17, 5.6)):
+        e["valid"].update(mean_predicted_labels=count, mean_gold_labels=5.04)
+    _write(tmp_path, "bm", {"epochs": epochs})
+    _write(tmp_path, "otseq2set", {"epochs": [{**epochs[0], "valid": {**epochs[0]["valid"], "mean_predicted_labels": 5.024}}]})
+    _write(tmp_path, "mlc2seq", {"epochs": _epochs([(1.0, 0.5)])})  # an old record without counts: left out
+    text = results.counts(results.collect(tmp_path, "eurlex57k"))
+    assert text.splitlines()[0] == "Labels predicted per dev document after each epoch (gold: 5.04):"
+    assert text.splitlines()[2:] == ["| epoch | BM | OTSeq2Set (BM+OT+LC) |", "|---:|---:|---:|",
+                                     "| 1 | 6.17 | 5.02 |", "| 2 | 5.60 |  |"]
+    assert "MLC2Seq" not in text
+    assert "gold: 5.04" in results.markdown(results.collect(tmp_path, "eurlex57k"), "eurlex57k")
+
+
 def test_curves_of_short_runs_count_minutes(tmp_path):
     rate = 1000 / 600  # one epoch per 10 minutes
     _write(tmp_path, "mlc2seq", {"epochs": _epochs([(rate, 0.5), (rate, 0.6)])})

@@ -146,6 +146,28 @@ def curves(runs: list[Run]) -> str:
     return "\n".join(out)
 
 
+def counts(runs: list[Run]) -> str:
+    """Labels predicted per dev document after every epoch, beside the gold mean.
+
+    The count is where set and sequence decoders differ most (a set decoder
+    decides it by emitting ∅, a sequence decoder by emitting EOS), so its
+    trajectory is shown with the micro-F1 one. Runs whose records lack the
+    count (``mean_predicted_labels``, written since the diagnostics existed) are left out.
+    """
+    runs = [r for r in runs if r.metrics.get("epochs")
+            and all("mean_predicted_labels" in e["valid"] for e in r.metrics["epochs"])]
+    if not runs:
+        return ""
+    gold = runs[0].metrics["epochs"][0]["valid"]["mean_gold_labels"]
+    n = max(len(r.metrics["epochs"]) for r in runs)
+    lines = ["| epoch | " + " | ".join(RUNS[r.name][0] for r in runs) + " |", "|---:|" + "---:|" * len(runs)]
+    for i in range(n):
+        cells = [str(i + 1)] + [f"{r.metrics['epochs'][i]['valid']['mean_predicted_labels']:.2f}"
+                                if i < len(r.metrics["epochs"]) else "" for r in runs]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join([f"Labels predicted per dev document after each epoch (gold: {gold:.2f}):", "", *lines])
+
+
 def markdown(runs: list[Run], dataset: str) -> str:
     """The README table: one row per finished run, commands below it, unfinished runs listed."""
     done = [r for r in runs if r.finished]
@@ -170,9 +192,9 @@ def markdown(runs: list[Run], dataset: str) -> str:
     pending = [r for r in runs if not r.finished]
     if pending:
         out += ["", "In progress (continued with `--resume`): " + "; ".join(_progress(r) for r in pending) + "."]
-    table = curves(runs) if len(runs) > 1 else ""
-    if table:
-        out += ["", table]
+    for table in (curves(runs), counts(runs)) if len(runs) > 1 else ():
+        if table:
+            out += ["", table]
     return "\n".join(out)
 
 
