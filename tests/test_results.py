@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import shlex
 from dataclasses import asdict
 from pathlib import Path
@@ -133,6 +134,13 @@ def test_curves_give_equal_epoch_and_equal_time_comparisons(tmp_path):
     (tmp_path / "eurlex57k" / "otseq2set" / "metrics.json").write_text(json.dumps({"epochs": _epochs([(slow, 0.55)])}))
     text = results.curves(results.collect(tmp_path, "eurlex57k"))
     assert "OTSeq2Set (BM+OT+LC) 55.00 vs MLC2Seq 60.00 within 2.0 h" in text  # MLC2Seq's first 2 epochs
+    # an ablation gets its curve, and the equal-time line only where OTSeq2Set has no run
+    _write(tmp_path, "bm", {"epochs": _epochs([(slow, 0.45)])})
+    text = results.curves(results.collect(tmp_path, "eurlex57k"))
+    assert "| 1 | 50.00 (1.0 h) | 45.00 (2.0 h) | 55.00 (2.0 h) |" in text
+    assert "BM 45.00 vs" not in text and "OTSeq2Set (BM+OT+LC) 55.00 vs MLC2Seq 60.00 within 2.0 h" in text
+    shutil.rmtree(tmp_path / "eurlex57k" / "otseq2set")
+    assert "BM 45.00 vs MLC2Seq 60.00 within 2.0 h" in results.curves(results.collect(tmp_path, "eurlex57k"))
 
 
 def test_counts_per_epoch_beside_the_gold_mean(tmp_path):
