@@ -143,6 +143,20 @@ def test_curves_give_equal_epoch_and_equal_time_comparisons(tmp_path):
     assert "BM 45.00 vs MLC2Seq 60.00 within 2.0 h" in results.curves(results.collect(tmp_path, "eurlex57k"))
 
 
+def test_reference_rows_under_the_runs_with_their_published_digits(tmp_path, monkeypatch):
+    _write(tmp_path, "otseq2set", _metrics(0.6543))
+    lines = results.markdown(results.collect(tmp_path, "eurlex57k"), "eurlex57k").splitlines()
+    rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith("| model")]
+    assert rows[0].startswith("| OTSeq2Set")  # runs first, references under them
+    assert rows[1] == ("| *linear one-vs-rest, TF-IDF (LibMultiLabel 0.10, same split, CPU)* | — | — | 71.4 | 21.2 "
+                       "| 92.8 | 69.4 | 83.0 | — | — | — | — | — |")
+    assert rows[3].startswith("| *BERT-base") and rows[3].count("—") == 11
+    assert all(r.count("|") == rows[0].count("|") for r in rows)  # as many cells as the header
+    assert any("*italics* are references" in ln for ln in lines)
+    monkeypatch.delitem(results.REFERENCES, "eurlex57k")  # a dataset without references: no rows, no note
+    assert "italics" not in results.markdown(results.collect(tmp_path, "eurlex57k"), "eurlex57k")
+
+
 def test_counts_per_epoch_beside_the_gold_mean(tmp_path):
     epochs = _epochs([(1.0, 0.5), (1.0, 0.6)])
     for e, count in zip(epochs, (6.17, 5.6)):

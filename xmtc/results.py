@@ -35,6 +35,26 @@ COLUMNS = (("micro-P", "micro_precision", 100), ("micro-R", "micro_recall", 100)
            ("labels predicted / gold", None, 1))
 
 
+#: Reference rows shown under a dataset's table, measured with other tools or published, never by
+#: this toolkit (DESIGN.md §6): (row label, {metrics.json test key: percentage as published, its digits
+#: kept}); absent columns show "—".
+REFERENCES: dict[str, tuple[tuple[str, dict[str, str]], ...]] = {
+    "eurlex57k": (
+        ("linear one-vs-rest, TF-IDF (LibMultiLabel 0.10, same split, CPU)",
+         {"micro_f1": "71.4", "macro_f1": "21.2", "p@1": "92.8", "p@5": "69.4", "ndcg@5": "83.0"}),
+        ("BiGRU-LWAN, GloVe 200-d (LibMultiLabel's published reproduction, GPU)",
+         {"micro_f1": "71.32", "macro_f1": "25.43", "p@1": "90.73", "p@5": "67.08", "ndcg@5": "80.60"}),
+        ("BERT-base, fine-tuned (Chalkidis et al. 2019, published)", {"micro_f1": "73.2"}),
+    ),
+    "reuters": (
+        ("linear, per-label thresholds (LibMultiLabel, same split, CPU)",
+         {"micro_f1": "87.6", "macro_f1": "60.9", "p@1": "93.6", "p@5": "22.4"}),
+        ("one-vs-rest LinearSVC, TF-IDF (scikit-learn, same split, CPU)",
+         {"micro_f1": "85.8", "macro_f1": "39.6", "p@1": "94.2", "p@5": "23.7"}),
+    ),
+}
+
+
 @dataclass
 class Run:
     """One committed run: its directory name, config and metrics."""
@@ -185,7 +205,12 @@ def markdown(runs: list[Run], dataset: str) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     if not done:
         lines.append("| *no finished run yet* |" + " |" * (len(head) - 1))
+    for label, values in REFERENCES.get(dataset, ()):
+        cells = [f"*{label}*"] + [values.get(key, "—") for _, key, _ in COLUMNS]
+        lines.append("| " + " | ".join(cells + ["—"] * 4) + " |")
     out = ["\n".join(lines)]
+    if REFERENCES.get(dataset):
+        out += ["", "Rows in *italics* are references, not runs of this toolkit (DESIGN.md §6)."]
     if runs:
         out += ["", "Commands (one torch thread each; training time counts the training passes, not evaluation; "
                 "docs/s is the median over epochs):", "", "```bash",
