@@ -23,9 +23,9 @@ import sys
 from pathlib import Path
 
 from . import settings
-from .settings import flag_of
 from .config import DATASETS, SECTIONS, VARIANTS, ConfigError, RunConfig, preset, validate
 from .loading import embeddings_path
+from .settings import flag_of
 
 
 class OneLineParser(argparse.ArgumentParser):
