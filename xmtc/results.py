@@ -122,6 +122,14 @@ def _curve(r: Run) -> list[tuple[int, float, float]]:
     return out
 
 
+def _per_epoch(runs: list[Run], cells: list[list[str]]) -> str:
+    """A markdown table with a row per epoch and a column per run; ``cells[j][i]``: run j after epoch i + 1."""
+    lines = ["| epoch | " + " | ".join(RUNS[r.name][0] for r in runs) + " |", "|---:|" + "---:|" * len(runs)]
+    for i in range(max(len(c) for c in cells)):
+        lines.append("| " + " | ".join([str(i + 1)] + [c[i] if i < len(c) else "" for c in cells]) + " |")
+    return "\n".join(lines)
+
+
 def curves(runs: list[Run]) -> str:
     """Equal-epoch and equal-time comparison: dev micro-F1 after every epoch, with its cost.
 
@@ -136,19 +144,14 @@ def curves(runs: list[Run]) -> str:
     if not runs:
         return ""
     table = {r.name: _curve(r) for r in runs}
-    n = max(len(c) for c in table.values())
     minutes = max(c[-1][2] for c in table.values()) < 2  # short runs: minutes, not tenths of hours
 
     def cost(hours: float) -> str:
         return f"{60 * hours:.0f} min" if minutes else f"{hours:.1f} h"
 
-    head = ["epoch", *[RUNS[r.name][0] for r in runs]]
-    lines = ["| " + " | ".join(head) + " |", "|---:|" + "---:|" * len(runs)]
-    for i in range(n):
-        cells = [str(i + 1)] + [f"{100 * c[i][1]:.2f} ({cost(c[i][2])})" if i < len(c) else "" for c in table.values()]
-        lines.append("| " + " | ".join(cells) + " |")
+    cells = [[f"{100 * f:.2f} ({cost(h)})" for _, f, h in c] for c in table.values()]
     out = ["Dev micro-F1 after each epoch (training time so far, at the documents/s of the run's fastest epoch):", "",
-           "\n".join(lines)]
+           _per_epoch(runs, cells)]
     sequence = [r for r in runs if RUNS[r.name][1] != "otseq2set"]
     # the full model against each sequence model (its ablations only where it has no run)
     sets = [r for r in runs if r.name == "otseq2set"] or [r for r in runs if RUNS[r.name][1] == "otseq2set"]
@@ -180,13 +183,9 @@ def counts(runs: list[Run]) -> str:
     if not runs:
         return ""
     gold = runs[0].metrics["epochs"][0]["valid"]["mean_gold_labels"]
-    n = max(len(r.metrics["epochs"]) for r in runs)
-    lines = ["| epoch | " + " | ".join(RUNS[r.name][0] for r in runs) + " |", "|---:|" + "---:|" * len(runs)]
-    for i in range(n):
-        cells = [str(i + 1)] + [f"{r.metrics['epochs'][i]['valid']['mean_predicted_labels']:.2f}"
-                                if i < len(r.metrics["epochs"]) else "" for r in runs]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join([f"Labels predicted per dev document after each epoch (gold: {gold:.2f}):", "", *lines])
+    cells = [[f"{e['valid']['mean_predicted_labels']:.2f}" for e in r.metrics["epochs"]] for r in runs]
+    return "\n".join([f"Labels predicted per dev document after each epoch (gold: {gold:.2f}):", "",
+                      _per_epoch(runs, cells)])
 
 
 def markdown(runs: list[Run], dataset: str) -> str:
