@@ -11,13 +11,19 @@ point is :func:`evaluate`, returning a flat ``dict[str, float]``::
 Modules: :mod:`evaluation.sets` (micro/macro/weighted/example P/R/F1, subset
 accuracy, Hamming loss), :mod:`evaluation.ranking` (P@k, nDCG@k, PSP@k),
 :mod:`evaluation.diagnostics` (label counts, duplicates, frequency buckets),
-:mod:`evaluation.report` (rich table, JSON), :mod:`evaluation._sparse` (input
-conversion).
+:mod:`evaluation.report` (rich table, JSON), :mod:`evaluation.significance`
+(paired bootstrap over test documents, mean ± std over seeds),
+:mod:`evaluation.calibration` (a set size re-decided by one dev-chosen score threshold),
+:mod:`evaluation._sparse` (input conversion).
 """
 
+from .calibration import Threshold, apply_threshold, choose_threshold
 from .core import SET_KEYS, evaluate
 from .diagnostics import frequency_buckets
 from .ranking import inverse_propensity
 from .report import render_table, write_json
+from .significance import BootstrapResult, document_counts, micro_f1_from_counts, paired_bootstrap, seed_summary
 
-__all__ = ["evaluate", "SET_KEYS", "render_table", "write_json", "frequency_buckets", "inverse_propensity"]
+__all__ = ["evaluate", "SET_KEYS", "render_table", "write_json", "frequency_buckets", "inverse_propensity",
+           "document_counts", "micro_f1_from_counts", "paired_bootstrap", "BootstrapResult", "seed_summary",
+           "choose_threshold", "apply_threshold", "Threshold"]
