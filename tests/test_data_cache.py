@@ -34,6 +34,7 @@ def test_cache_hit_equal_and_keyed_by_options_and_sources(tmp_path):
     a = datasets.load("amazon670k", tmp_path / "d", cache_dir=cdir)
     b = datasets.load("amazon670k", tmp_path / "d", cache_dir=cdir)
     assert not a.from_cache and b.from_cache
+    assert a.cache_written and not b.cache_written and a.cache_path == b.cache_path and a.cache_path.parent == cdir
     same(a, b)
     c = datasets.load("amazon670k", tmp_path / "d", cache_dir=cdir, max_vocab=3)  # other option: new entry
     assert not c.from_cache and len(c.vocab) == 3
@@ -60,19 +61,14 @@ def test_corrupt_cache_is_rebuilt_with_warning(tmp_path):
     assert datasets.load("amazon670k", tmp_path / "d", cache_dir=cdir).from_cache
 
 
-def test_default_cache_dir_respects_read_only_data(tmp_path, monkeypatch):
+def test_default_cache_dir_never_in_the_data_directory(tmp_path, monkeypatch):
+    """The default ignores the data directory: $XMTC_CACHE, else $XDG_CACHE_HOME/xmtc, else ~/.cache/xmtc."""
     monkeypatch.delenv("XMTC_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    rw = tmp_path / "rw"
-    rw.mkdir()
-    assert default_cache_dir(rw) == rw / ".xmtc_cache"
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
-    try:
-        assert default_cache_dir(ro) == tmp_path / "xdg" / "xmtc"
-        assert not (ro / ".xmtc_cache").exists()
-    finally:
-        ro.chmod(0o755)
+    assert default_cache_dir() == tmp_path / "xdg" / "xmtc"
     monkeypatch.setenv("XMTC_CACHE", str(tmp_path / "env"))
-    assert default_cache_dir(ro) == tmp_path / "env"
+    assert default_cache_dir() == tmp_path / "env"
+    write_axml(tmp_path / "d")
+    ds = datasets.load("amazon670k", tmp_path / "d")
+    assert ds.cache_written and ds.cache_path.parent == tmp_path / "env"
+    assert not (tmp_path / "d" / ".xmtc_cache").exists()

@@ -13,7 +13,9 @@ name            source
 ==============  ==============================================================
 
 ``data_dir=None`` means ``$XMTC_DATA``, else ``./data``. The prepared dataset is
-cached on disk (``cache.py``); pass ``cache=False`` to rebuild in memory.
+cached on disk, outside the data directory (``$XMTC_CACHE``, else
+``$XDG_CACHE_HOME/xmtc``, else ``~/.cache/xmtc``; ``cache.py``); pass
+``cache=False`` to rebuild in memory.
 Label ids, splits and documents follow ``docs/contracts.md``.
 """
 
@@ -24,6 +26,7 @@ import os
 from pathlib import Path
 
 from .base import DataError, Document, Split, XMTCDataset  # noqa: F401  (light: numpy only)
+from .cache import cache_note  # noqa: F401  (the "cache written" line for scripts)
 from .stats import compute_stats  # noqa: F401
 
 # name -> module; each module has resolve(name, data_dir, options) and build(...)
@@ -85,8 +88,11 @@ def load(
     cache : bool
         Read / write the prepared dataset on disk (see ``cache.py``).
     cache_dir : path, optional
-        Where the cache lives (default ``<data_dir>/.xmtc_cache`` if writable,
-        else ``~/.cache/xmtc``).
+        Where the cache lives; default ``$XMTC_CACHE``, else
+        ``$XDG_CACHE_HOME/xmtc``, else ``~/.cache/xmtc``
+        (:func:`cache.default_cache_dir`). The data directory is never
+        written. A directory that cannot be written gives a ``UserWarning``
+        and the dataset is used from memory.
     progress : callable, optional
         ``progress(stage: str, done: int, total: int | None)`` during a long
         preparation; the library itself never prints.
@@ -98,6 +104,14 @@ def load(
         ``on_unlabelled`` (``"error"`` / ``"skip"``), ``max_src_len`` (default
         :data:`MAX_SRC_LEN`), ``text`` (AttentionXML:
         ``"texts"`` or ``"raw"``), synthetic ``n_docs``, ``n_labels``, ...
+
+    Returns
+    -------
+    XMTCDataset
+        With the cache's outcome as attributes: ``from_cache`` (read from the
+        cache), ``cache_written`` (this call wrote the entry) and
+        ``cache_path`` (the entry, or ``None`` without one);
+        :func:`cache.cache_note` gives the line a script shows once.
     """
     if name not in REGISTRY:
         raise KeyError(f"unknown dataset {name!r}; available: {', '.join(available())}")
@@ -112,11 +126,14 @@ def load(
     if paths and cache:
         from .cache import cached, default_cache_dir
 
-        cdir = Path(cache_dir) if cache_dir is not None else default_cache_dir(root)
-        prepared, hit = cached(name, paths, opts, build, cache_dir=cdir)
+        cdir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        res = cached(name, paths, opts, build, cache_dir=cdir)
+        prepared, hit, cache_path, written = res.prepared, res.hit, res.path, res.written
     else:
-        prepared, hit = build(), False
+        prepared, hit, cache_path, written = build(), False, None, False
     prepared["meta"]["max_src_len"] = int(max_src_len)
     ds = XMTCDataset(prepared, valid_fraction=valid_fraction, seed=seed)
     ds.from_cache = hit
+    ds.cache_written = written
+    ds.cache_path = cache_path
     return ds
