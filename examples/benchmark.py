@@ -72,6 +72,15 @@ def markdown(rows: list[dict], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _check_data_dir(cfg) -> None:
+    """The data directory (``--data-dir``, else ``$XMTC_DATA``, else ``./data``) exists, unless no files are read."""
+    from xmtc.datasets import resolve_data_dir
+
+    root = resolve_data_dir(cfg.data.data_dir)
+    if cfg.data.name != "synthetic" and not root.is_dir():
+        raise ConfigError(f"data directory {root} does not exist (give --data-dir DIR or set XMTC_DATA)")
+
+
 def _main(argv) -> int:
     args = parser().parse_args(argv)
     names = list(BY_NAME) if not args.models else [m.strip() for m in args.models.split(",") if m.strip()]
@@ -84,6 +93,7 @@ def _main(argv) -> int:
             BY_NAME[name].check(first.net)
         except ConfigError as e:
             raise ConfigError(f"{e}, or leave the OT variants out with --models") from None
+    _check_data_dir(first)  # before the config table and any training: one line, exit code 2
     tag = f"{first.preset}{f'-{first.variant}' if first.variant else ''}"
     out = Path(args.out or f"runs/benchmark-{tag}")
     console = Console()

@@ -3,25 +3,32 @@
     python examples/dataset_stats.py --data reuters --data-dir ../shared/data
     python examples/dataset_stats.py --data eurlex57k synthetic --glove ../shared/data/glove.6B.50d.subset.txt.gz
 
-Preparation (first run) shows a progress bar; later runs read the cache.
+Preparation (first run) shows a progress bar and ends with the line
+"prepared-data cache written to PATH" (``$XMTC_CACHE``, else
+``~/.cache/xmtc``; the data directory is never written); later runs read the
+cache. A missing data directory or file, an unknown dataset name or an
+unreadable file gives one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from xmtc import datasets
+from xmtc import cli, datasets
 from xmtc.datasets.stats import TABLE1_FIELDS
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", nargs="+", default=["synthetic"], help=f"dataset name(s): {', '.join(datasets.available())}")
+def _main(argv) -> int:
+    ap = cli.OneLineParser(prog="dataset_stats.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", nargs="+", default=["synthetic"], choices=datasets.available(), metavar="NAME",
+                    help=f"dataset name(s): {', '.join(datasets.available())}")
     ap.add_argument("--data-dir", default=None, help="data directory (default $XMTC_DATA, else ./data)")
     ap.add_argument("--cache-dir", default=None, help="cache directory (default: see xmtc/datasets/cache.py)")
     ap.add_argument("--no-cache", action="store_true", help="prepare afresh, do not read or write the cache")
@@ -35,7 +42,7 @@ def main(argv=None) -> None:
     extra = {"prepare / load time (s)": [], "from cache": [], "validation": []}
     for name in args.data:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as bar:
+                      console=console, transient=True, disable=not console.is_terminal) as bar:
             task = bar.add_task(f"{name}: preparing", total=None)
 
             def progress(stage, done, total, _task=task):
@@ -45,6 +52,9 @@ def main(argv=None) -> None:
             ds = datasets.load(name, args.data_dir, cache=not args.no_cache, cache_dir=args.cache_dir,
                                progress=progress)
             dt = time.perf_counter() - t0
+        note = datasets.cache_note(ds)
+        if note:
+            console.print(f"{name}: {note}", markup=False, highlight=False, soft_wrap=True)
         st = ds.stats()
         table.add_column(name, justify="right")
         for key, _ in TABLE1_FIELDS:
@@ -68,7 +78,13 @@ def main(argv=None) -> None:
     for head, vals in extra.items():
         table.add_row(head, *(vals + [""] * (len(args.data) - len(vals))))
     console.print(table)
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the exit code (2 with one line on stderr for a usage error)."""
+    return cli.run_main(_main, argv, prog="dataset_stats.py")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -22,7 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from xmtc import cli
+from xmtc import cli, datasets
 from xmtc.config import ConfigError
 
 
@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out-dir", type=Path, default=None, help="where to write the PNGs (default: each run directory)")
 
     d = sub.add_parser("dataset", help="labels per document of datasets (paper Figure 4)")
-    d.add_argument("names", nargs="+", help="dataset names (xmtc.datasets.load)")
+    d.add_argument("names", nargs="+", choices=datasets.available(), metavar="NAME",
+                   help=f"dataset names: {', '.join(datasets.available())}")
     d.add_argument("--data-dir", default=None, help="data directory (default $XMTC_DATA, else ./data)")
     d.add_argument("--out-dir", type=Path, default=Path("."), help="where to write the PNGs (default: .)")
 
@@ -97,8 +98,6 @@ def _draw(args) -> list[Path]:
                 plots.plot_count_histogram(run=run, out=out / f"{prefix}label_counts.png")
                 written.append(out / f"{prefix}label_counts.png")
     elif args.command == "dataset":
-        from xmtc import datasets
-
         for name in args.names:
             ds = datasets.load(name, args.data_dir)
             path = args.out_dir / f"{name}_label_counts.png"

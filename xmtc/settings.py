@@ -321,8 +321,8 @@ def read_config(path) -> RunConfig:
         raise ConfigError(f"config file {path} not found")
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path} is not a JSON config ({getattr(e, 'msg', e)})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:  # str(e) keeps "line L column C (char P)"
+        raise ConfigError(f"{path} is not a JSON config ({e})") from None
     return config_from_saved(saved, str(path))
 
 
