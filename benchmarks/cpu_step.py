@@ -15,11 +15,12 @@ One run prints, as a rich table and JSON:
   reversed-within-length CPU path, and a plain ``nn.GRU`` over the padded
   tensor (not exact: padding enters the backward direction) for scale;
 * with ``--compare-encoders``, every model also with the packed encoder
-  (before/after in one run);
+  (``encoder_impl="packed"``; before/after in one run);
 * with ``--bounds``, MLC2Seq and OTSeq2Set also with their attention
-  *compiled* (``train.compile``: ``torch.compile`` of scores, softmax and
-  context, inductor's fused CPU kernels) and with their attention *free* (replaced by a stub that
-  returns the first key: no attention can cost less), and the OTSeq2Set /
+  *compiled* (``attention_impl="compiled"``, what ``train.compile`` selects:
+  ``torch.compile`` of scores, softmax and context, inductor's fused CPU
+  kernels) and with their attention *free* (replaced by a stub that returns
+  the first key: no attention can cost less), and the OTSeq2Set /
   MLC2Seq ratio in each case: what any attention speed-up can and cannot do
   for that ratio.
 
@@ -61,9 +62,10 @@ SHAPE = dict(B=32, S=256, N=26, n_labels=4108, vocab=20000, embed=64, hidden=128
 MODELS = ("seq2seq", "mlc2seq", "sgm", "otseq2set")
 
 
-def build(name: str, s: dict, ipot_iter: int, legacy: bool = False):
+def build(name: str, s: dict, ipot_iter: int, legacy: bool = False, **choices):
+    """Model ``name`` at shape ``s``; ``choices``: its config's speed choices (``encoder_impl``, ...)."""
     common = dict(vocab_size=s["vocab"], n_labels=s["n_labels"], embed_dim=s["embed"], label_embed_dim=s["embed"],
-                  hidden_size=s["hidden"])
+                  hidden_size=s["hidden"], **choices)
     if legacy:  # the choices before docs/fidelity.md: all dropout sites, shared-head LightConv, uniform ∅
         from models import BackboneConfig
 
@@ -101,8 +103,11 @@ def time_models(variants: dict, batch, steps: int, warmup: int) -> dict[str, lis
 
 def time_encoders(S: int, s: dict, steps: int, warmup: int) -> dict[str, float]:
     """Median seconds of encoder forward + backward at ``(B, S)``: packed, reversed, plain ``nn.GRU``."""
-    torch.manual_seed(0)
-    enc = Encoder(s["vocab"], s["embed"], s["hidden"], s["hidden"], num_layers=2, dropout=0.0)
+    encoders = {}
+    for impl in ("packed", "reversed"):
+        torch.manual_seed(0)  # the same weights for both
+        encoders[impl] = Encoder(s["vocab"], s["embed"], s["hidden"], s["hidden"], num_layers=2, dropout=0.0,
+                                 impl=impl)
     g = torch.Generator().manual_seed(0)
     lengths = torch.randint(S // 2, S + 1, (s["B"],), generator=g)
     lengths[0] = S
@@ -110,12 +115,12 @@ def time_encoders(S: int, s: dict, steps: int, warmup: int) -> dict[str, float]:
     src = torch.randint(2, s["vocab"], (s["B"], S), generator=g).masked_fill(~mask, 0)
 
     def run(impl):
+        enc = encoders.get(impl, encoders["packed"])
         enc.zero_grad()
         if impl == "plain":
             out, _ = enc.rnn(enc.embedding(src))
             out.sum().backward()
             return
-        enc.impl = impl
         h, s0 = enc(src, mask)
         (h.sum() + s0.sum()).backward()
 
@@ -130,18 +135,13 @@ def time_encoders(S: int, s: dict, steps: int, warmup: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def with_attention(model, how: str):
-    """``model`` with its attention ``compiled`` (``models.attention``, ``--compile``) or ``free``.
+def free_attention(model):
+    """``model`` with its attention replaced (an instance attribute) by a stub that returns the first key.
 
-    ``free``: replaced (an instance attribute) by a stub that returns the first key, so no
-    attention can cost less: a bound on what any attention speed-up can do.
+    No attention can cost less: a bound on what any attention speed-up can do.
     """
     for att in model.modules():
-        if not isinstance(att, BahdanauAttention):
-            continue
-        if how == "compiled":
-            att.compiled = True
-        else:
+        if isinstance(att, BahdanauAttention):
             def forward(query, keys, keys_proj, mask, query_proj=None):
                 return keys[:, 0], mask.to(keys.dtype)  # (B, Dk), (B, S)
             att.forward = forward
@@ -201,15 +201,15 @@ def main(argv=None):
         model = build(name, s, args.ipot_iter, args.legacy_choices).train()
         variants[name] = (model, torch.optim.Adam(model.parameters(), lr=1e-3))
         if args.compare_encoders:
-            packed = build(name, s, args.ipot_iter, args.legacy_choices).train()
+            packed = build(name, s, args.ipot_iter, args.legacy_choices, encoder_impl="packed").train()
             packed.load_state_dict(model.state_dict())
-            packed.encoder.impl = "packed"
             variants[f"{name} (packed encoder)"] = (packed, torch.optim.Adam(packed.parameters(), lr=1e-3))
         if args.bounds and name in ("mlc2seq", "otseq2set"):
             for how in ("compiled", "free"):
-                other = build(name, s, args.ipot_iter, args.legacy_choices).train()
+                other = build(name, s, args.ipot_iter, args.legacy_choices,
+                              attention_impl="compiled" if how == "compiled" else "auto").train()
                 other.load_state_dict(model.state_dict())
-                variants[f"{name} ({how} attention)"] = (with_attention(other, how),
+                variants[f"{name} ({how} attention)"] = (other if how == "compiled" else free_attention(other),
                                                          torch.optim.Adam(other.parameters(), lr=1e-3))
     times = time_models(variants, batch, args.steps, args.warmup)
     step = {k: statistics.median(v) for k, v in times.items()}

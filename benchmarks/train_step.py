@@ -27,8 +27,10 @@ its kernels, waiting for the scores and the host solve) and the device time of
 the kernels it launched; a share is that time over the profiled step's time
 (median over the profiled steps).
 
-On CUDA the step runs under bf16 autocast (as the engine does) and is timed
-with CUDA events, synchronised once per step. On a CPU, use ``--scale`` to
+On CUDA the step runs under bf16 autocast by default (``--no-amp``: float32,
+what the engine runs unless ``train.amp`` is set; ``TrainConfig.amp`` defaults
+to False, as the authors train in float32) and is timed with CUDA events,
+synchronised once per step. On a CPU, use ``--scale`` to
 shrink B, S and V (``--scale 0.1`` runs the four presets in a few minutes) and
 ``--threads 1`` on a shared machine.
 

@@ -14,7 +14,7 @@ Four things live here:
   (:func:`_iterate`), crop to the input's shape and dtype (:func:`_crop`);
 * :func:`ipot_fused` — the same three steps with the loop compiled
   (``torch.compile``; one CUDA graph on GPUs), falling back to :func:`ipot`
-  where compiling fails;
+  where the compiler fails (the one policy of :mod:`losses.compiling`);
 * :func:`ipot_value` — :math:`\\langle C, \\Gamma \\rangle` per problem;
 * :func:`ipot_reference` — a slow, readable numpy version of Algorithm 1 for one
   problem, the loops written exactly as in the paper, kept for tests and
@@ -60,10 +60,11 @@ is returned in the input dtype.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import torch
+
+from .compiling import Compiled
 
 __all__ = ["ipot", "ipot_fused", "ipot_value", "ipot_reference"]
 
@@ -244,16 +245,16 @@ def _crop(plan: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- the compiled loop
-_COMPILED: dict[str, object] = {}  # device type -> torch.compile of _iterate, or None where compiling failed
+_LOOPS: dict[str, Compiled] = {}  # device type -> the compiled _iterate (losses/compiling.py's fallback policy)
 
 
-def _compiled_loop(device_type: str):
-    """The compiled :func:`_iterate` for a device type, made on first use; ``None`` where it failed before."""
-    if device_type not in _COMPILED:
+def _compiled_loop(device_type: str) -> Compiled:
+    """The compiled :func:`_iterate` for a device type: compiled on its first call, ``.failed`` once it failed."""
+    if device_type not in _LOOPS:
         # CUDA: one CUDA graph replays the fused kernels of all iterations (no per-kernel launch cost)
         mode = "reduce-overhead" if device_type == "cuda" else None
-        _COMPILED[device_type] = torch.compile(_iterate, dynamic=False, mode=mode)
-    return _COMPILED[device_type]
+        _LOOPS[device_type] = Compiled(_iterate, "IPOT loop", dynamic=False, mode=mode)
+    return _LOOPS[device_type]
 
 
 def ipot_fused(
@@ -273,9 +274,10 @@ def ipot_fused(
     about ``8 * n_iter`` small kernels (400 at the paper's 50 iterations),
     which dominates its time on a GPU; the compiled loop fuses each iteration
     and, on CUDA (``mode="reduce-overhead"``), replays all of them as one CUDA
-    graph. Falls back to :func:`ipot`, with one warning, where compiling or
-    running the compiled loop fails (no compiler, unsupported platform), and
-    stays eager on that device type from then on.
+    graph. Where the compiler fails (no C++ compiler, an unsupported platform;
+    the policy of :mod:`losses.compiling`) it warns once and returns
+    :func:`ipot`'s plan, and stays eager on that device type from then on;
+    any other error is raised.
 
     Parameters
     ----------
@@ -293,18 +295,14 @@ def ipot_fused(
         The transport plan.
     """
     C, mu, nu = _validate(cost, a, b, beta=beta, n_iter=n_iter, inner_iter=inner_iter)  # (B, m, n), (B, m), (B, n)
-    device_type = C.device.type
-    compiling_failed = device_type in _COMPILED and _COMPILED[device_type] is None
-    if C.numel() == 0 or compiling_failed:
+    loop = _compiled_loop(C.device.type)
+    if C.numel() == 0 or loop.failed:
         return ipot(cost, a, b, beta=beta, n_iter=n_iter, inner_iter=inner_iter)
     G, mu, nu, floor = _prepare(C, mu, nu, beta, pad_to=pad_to)
-    try:
-        plan = _compiled_loop(device_type)(G, mu, nu, n_iter, inner_iter, floor)  # (B, m, n')
-    except Exception as exc:  # noqa: BLE001 -- no compiler, unsupported platform: eager from now on
-        warnings.warn(f"compiled IPOT loop unavailable ({exc!r}); using the eager loop")
-        _COMPILED[device_type] = None
+    plan = loop(G, mu, nu, n_iter, inner_iter, floor)  # (B, m, n'); None: the compiler failed (warned)
+    if plan is None:
         return ipot(cost, a, b, beta=beta, n_iter=n_iter, inner_iter=inner_iter)
-    if device_type == "cuda":
+    if C.device.type == "cuda":
         plan = plan.clone()  # a CUDA graph reuses its output buffer
     return _crop(plan, cost)
 

@@ -27,10 +27,11 @@ On other devices (CUDA, MPS, ...) the readable path runs.
   which runs ~2.5x slower on a CPU than the same outer product written as a
   broadcast multiply (:class:`_Context`).
 
-``BahdanauAttention.reference = True`` switches both off (the tests compare).
+``impl="reference"`` (``BackboneConfig.attention_impl``) switches both off: the
+readable Eq. 4 on every device (the tests build both and compare).
 
-Compiled (CPU, opt-in: ``BahdanauAttention.compiled``, ``--compile`` in the scripts)
------------------------------------------------------------------------------------
+Compiled (CPU, opt-in: ``impl="compiled"``, ``--compile`` in the scripts)
+-------------------------------------------------------------------------
 Eager torch still runs the fast path as separate passes over ``(B, S, A)``
 (add, scale, sigmoid, the product with ``v``) in the forward and again in the
 backward. :func:`attend` writes scores, softmax and context as one function,
@@ -44,12 +45,13 @@ It costs compilations of seconds each: shapes are dynamic, so every ``S`` and
 position), a handful per process. That pays off on long runs, not on tests
 or demos: off by default. Where the compiler fails (no C++ compiler, an
 unsupported platform) a warning says so and the eager fast path runs from
-then on; any other error (a wrong shape) is raised as it is.
+then on; any other error (a wrong shape) is raised as it is — the one policy
+of ``losses/compiling.py``, shared with the compiled IPOT loop.
 """
 
 from __future__ import annotations
 
-import warnings
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -68,21 +70,18 @@ def attend(query_proj: torch.Tensor, keys: torch.Tensor, keys_proj: torch.Tensor
     return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights  # (B, Dk), (B, S)
 
 
-_COMPILED: dict[str, object] = {}  # "attend" -> torch.compile(attend), or None once compiling failed
+#: the accepted values of ``impl`` (``BackboneConfig.attention_impl``; see the module docstring)
+AttentionImpl = Literal["auto", "reference", "compiled"]
 
-
-def _compiler_errors() -> tuple[type[BaseException], ...]:
-    """What a failing compiler raises (a missing or broken C++ toolchain, an unsupported backend)."""
-    from torch._dynamo.exc import BackendCompilerFailed  # also inductor's InductorError
-    from torch._inductor.exc import CppCompileError
-
-    return BackendCompilerFailed, CppCompileError, OSError
+_COMPILED: dict[str, object] = {}  # "attend" -> losses.compiling.Compiled(attend), shared by every attention
 
 
 def _compiled_attend():
-    """``torch.compile(attend)``, made on first use; ``None`` where compiling failed before."""
+    """:func:`attend` through ``torch.compile``: compiled on its first call, ``None`` where the compiler fails."""
     if "attend" not in _COMPILED:
-        _COMPILED["attend"] = torch.compile(attend, dynamic=True)
+        from losses.compiling import Compiled  # imported when asked for: ``import models`` stays light
+
+        _COMPILED["attend"] = Compiled(attend, "attention", dynamic=True)
     return _COMPILED["attend"]
 
 
@@ -122,17 +121,19 @@ class BahdanauAttention(nn.Module):
         Width of the attended vectors ``h``.
     attn_dim : int
         Width of the scoring space.
+    impl : {"auto", "reference", "compiled"}
+        ``"auto"``: the CPU fast path on a CPU (sigmoid scores, :class:`_Context`), the
+        readable Eq. 4 elsewhere; ``"reference"``: the readable Eq. 4 (``tanh``, autograd's
+        ``bmm``) on every device; ``"compiled"``: as ``"auto"``, with the CPU path in
+        float32/float64 outside autocast compiled (:func:`attend`). Same weights ``α``
+        up to float rounding (see the module docstring).
     """
 
-    #: True: the readable ``tanh`` scores and autograd's ``bmm`` on every device (see the module
-    #: docstring); set it on an instance (``attention.reference = True``) to compare the paths.
-    reference: bool = False
-    #: True: on a CPU, run the fast path compiled (:func:`attend` through ``torch.compile``, see
-    #: the module docstring); set on an instance, or for all with ``BahdanauAttention.compiled = True``.
-    compiled: bool = False
-
-    def __init__(self, query_dim: int, key_dim: int, attn_dim: int):
+    def __init__(self, query_dim: int, key_dim: int, attn_dim: int, impl: AttentionImpl = "auto"):
         super().__init__()
+        if impl not in get_args(AttentionImpl):
+            raise ValueError(f"attention impl must be one of {', '.join(get_args(AttentionImpl))}; got {impl!r}")
+        self.impl = impl
         self.W = nn.Linear(query_dim, attn_dim, bias=False)
         self.U = nn.Linear(key_dim, attn_dim)
         self.v = nn.Linear(attn_dim, 1, bias=False)
@@ -164,16 +165,12 @@ class BahdanauAttention(nn.Module):
         """
         if query_proj is None:
             query_proj = self.project_query(query)  # (B, A)
-        fast = not self.reference and keys_proj.device.type == "cpu"
-        if (fast and self.compiled and keys_proj.dtype in (torch.float32, torch.float64)
+        fast = self.impl != "reference" and keys_proj.device.type == "cpu"
+        if (fast and self.impl == "compiled" and keys_proj.dtype in (torch.float32, torch.float64)
                 and not torch.is_autocast_enabled("cpu")):
-            fn = _compiled_attend()
-            if fn is not None:
-                try:
-                    return fn(query_proj, keys, keys_proj, mask, self.v.weight[0])
-                except _compiler_errors() as exc:  # the compiler failed: eager from now on
-                    _COMPILED["attend"] = None
-                    warnings.warn(f"compiled attention unavailable ({exc!r}); using the eager fast path")
+            out = _compiled_attend()(query_proj, keys, keys_proj, mask, self.v.weight[0])
+            if out is not None:  # None: the compiler failed (warned once), the eager fast path below
+                return out
         a = query_proj.unsqueeze(1) + keys_proj  # (B, S, A) = W s + U h_i
         if fast:
             scores = 2 * self.v(torch.sigmoid(2 * a)).squeeze(-1)  # (B, S): e_ti + vᵀ1, same softmax

@@ -11,12 +11,14 @@ switches of their config. :class:`BackboneConfig` holds the common settings
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import get_args
 
 import torch
 from torch import nn
 
-from .decoder import Decoder, Memory
-from .encoder import Encoder
+from .attention import AttentionImpl
+from .decoder import Decoder, Memory, OutputImpl
+from .encoder import Encoder, EncoderImpl
 from .lightconv import LightConv
 from .specials import EMPTY, N_SPECIAL
 
@@ -46,6 +48,33 @@ class BackboneConfig:
     empty_init : ``"zero"``: the ∅ row of the label embedding table starts at
         zero (the authors' ∅ is their padding row); ``"uniform"``: U(-r, r) like
         every other row.
+
+    Speed choices: each picks between a slow readable reference and a fast path
+    that computes the same function up to float rounding (``tests/test_cpu_paths.py``
+    compares them, values and gradients). They own no weights, so a checkpoint
+    loads with any of them; the defaults are the fastest paths that need no compiling.
+
+    encoder_impl : how padding is kept out of the BiGRU (``models/encoder.py``).
+        ``"packed"``: the reference, PyTorch's packed sequences; cuDNN runs them
+        natively, so it is the fast path on CUDA, but its CPU backward is O(S²)
+        (5.1 s vs 0.94 s for a plain GRU at B=32, S=512). ``"reversed"``: each row
+        reversed within its length for the backward direction, linear in S, the
+        fast path on a CPU. ``"auto"`` (default): packed on CUDA, reversed elsewhere.
+    attention_impl : the attention scores and context (``models/attention.py``).
+        ``"reference"``: Eq. 4 as written (``tanh``, autograd's ``bmm``) on every
+        device. ``"auto"`` (default): on a CPU, ``tanh`` rewritten as a sigmoid
+        (~8x faster there) and the context's backward as a broadcast outer product
+        (~2.5x faster); the reference elsewhere (memory-bound on CUDA, no gain).
+        ``"compiled"``: ``"auto"`` with the CPU path in float32/float64 compiled
+        by ``torch.compile``: ~10% faster OTSeq2Set steps, but seconds of
+        compiling per process, so it pays off on long runs only (``train.compile``,
+        ``--compile``; falls back to ``"auto"`` with a warning where the compiler fails).
+    output_impl : the backward of the decoder's ``V``-wide output layer in
+        training (``models/decoder.py``). ``"per_step"``: the reference, autograd
+        through one product per step, each adding a ``(V, z)`` gradient.
+        ``"batched"`` (default): one product for all steps (``_StepLinear``),
+        faster at large ``V`` on any device. SGM's global embedding feeds each
+        step's logits into the next, so it always takes the per-step path.
     """
 
     vocab_size: int
@@ -64,13 +93,18 @@ class BackboneConfig:
     dropout_sites: str = "authors"
     lightconv_style: str = "authors"
     empty_init: str = "zero"
+    encoder_impl: EncoderImpl = "auto"
+    attention_impl: AttentionImpl = "auto"
+    output_impl: OutputImpl = "batched"
 
-    #: what a checkpoint written before these switches existed was trained with
+    #: what a checkpoint written before these switches existed was trained with (a checkpoint
+    #: without the speed choices gets their defaults: they change no weight)
     LEGACY_CHOICES = {"dropout_sites": "all", "lightconv_style": "heads", "empty_init": "uniform"}
 
     def __post_init__(self):
         for name, allowed in (("dropout_sites", ("authors", "all")), ("lightconv_style", ("authors", "heads")),
-                              ("empty_init", ("zero", "uniform"))):
+                              ("empty_init", ("zero", "uniform")), ("encoder_impl", get_args(EncoderImpl)),
+                              ("attention_impl", get_args(AttentionImpl)), ("output_impl", get_args(OutputImpl))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
 
@@ -106,7 +140,8 @@ class EncoderDecoder(nn.Module):
         c = config
         everywhere = c.dropout_sites == "all"
         self.encoder = Encoder(c.vocab_size, c.embed_dim, c.hidden_size, c.hidden_size,
-                               num_layers=c.encoder_layers, dropout=c.dropout, output_dropout=everywhere)
+                               num_layers=c.encoder_layers, dropout=c.dropout, output_dropout=everywhere,
+                               impl=c.encoder_impl)
         ctx = self.encoder.output_size
         self.lightconv = (LightConv(ctx, c.lightconv_kernels, c.lightconv_heads, c.last_stride,
                                     c.dropout if everywhere else 0.0, style=c.lightconv_style)
@@ -114,7 +149,8 @@ class EncoderDecoder(nn.Module):
         self.decoder = Decoder(c.n_outputs, c.label_embed_dim, c.hidden_size, ctx,
                                use_lightconv=c.use_lightconv, bottleneck=c.bottleneck,
                                dropout=c.dropout, global_embedding_tau=global_embedding_tau,
-                               output_dropout=everywhere)
+                               output_dropout=everywhere, output_impl=c.output_impl,
+                               attention_impl=c.attention_impl)
         self.reset_parameters(embeddings, label_embeddings)
 
     def reset_parameters(self, embeddings=None, label_embeddings=None) -> None:

@@ -26,13 +26,17 @@ labels at inference (masked softmax).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import BahdanauAttention
+from .attention import AttentionImpl, BahdanauAttention
 from .specials import BOS, EOS, N_SPECIAL
+
+#: the accepted values of :class:`Decoder`'s ``output_impl`` (``BackboneConfig.output_impl``)
+OutputImpl = Literal["batched", "per_step"]
 
 
 @dataclass
@@ -161,7 +165,7 @@ class Decoder(nn.Module):
     * :meth:`decode_train`: teacher forcing (``inputs`` given) or student
       forcing (the argmax is fed back), no masks. Its fast path back-propagates
       the ``V``-wide layer of all steps at once (:class:`_StepLinear`);
-      ``batched_output = False`` runs the per-step reference instead.
+      ``output_impl="per_step"`` runs the per-step reference instead.
     * :meth:`decode_greedy`: inference, the argmax fed back with forbidden ids,
       SGM's masking of emitted labels and stopping at ``EOS``.
 
@@ -186,19 +190,28 @@ class Decoder(nn.Module):
         earlier default; ``e(ŷ_{t-1})`` is then dropped twice).
     global_embedding_tau : float or None
         Enables SGM's global embedding with this temperature.
+    output_impl : {"batched", "per_step"}
+        How :meth:`decode_train` back-propagates the ``V``-wide layer: ``"batched"``, one
+        product for all steps (:class:`_StepLinear`), or ``"per_step"``, the readable
+        reference (:meth:`step` at every step, autograd through each). SGM's global
+        embedding always takes the per-step path.
+    attention_impl : {"auto", "reference", "compiled"}
+        The attention's ``impl`` (:class:`models.attention.BahdanauAttention`).
     """
-
-    #: Training fast path of :meth:`decode_train` (:class:`_StepLinear`); False = the per-step reference.
-    batched_output: bool = True
 
     def __init__(self, n_outputs: int, embed_dim: int, hidden_size: int, context_dim: int,
                  use_lightconv: bool = True, bottleneck: int | None = None, dropout: float = 0.2,
-                 global_embedding_tau: float | None = None, output_dropout: bool = False):
+                 global_embedding_tau: float | None = None, output_dropout: bool = False,
+                 output_impl: OutputImpl = "batched", attention_impl: AttentionImpl = "auto"):
         super().__init__()
+        if output_impl not in get_args(OutputImpl):
+            raise ValueError(f"Decoder output_impl must be one of {', '.join(get_args(OutputImpl))}; "
+                             f"got {output_impl!r}")
+        self.output_impl = output_impl
         self.n_outputs, self.use_lightconv = n_outputs, use_lightconv
         n_ctx = 2 if use_lightconv else 1
         self.embedding = nn.Embedding(n_outputs, embed_dim)
-        self.attention = BahdanauAttention(hidden_size, context_dim, hidden_size)
+        self.attention = BahdanauAttention(hidden_size, context_dim, hidden_size, impl=attention_impl)
         self.rnn = nn.GRUCell(embed_dim + n_ctx * context_dim, hidden_size)
         self.out_features = hidden_size + n_ctx * context_dim + embed_dim  # z
         self.output = (FullOutput(self.out_features, n_outputs) if bottleneck is None
@@ -275,7 +288,7 @@ class Decoder(nn.Module):
         """
         # the fast path needs each step's logits only as values (argmax); SGM's global
         # embedding feeds them into the next step, so it takes the per-step path
-        fast = self.batched_output and self.global_embedding is None
+        fast = self.output_impl == "batched" and self.global_embedding is None
         prev = torch.full((state.shape[0],), BOS, dtype=torch.long, device=state.device)  # (B,)
         logits, features, tokens = [], [], []
         for t in range(n_steps):

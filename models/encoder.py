@@ -28,15 +28,24 @@ Two exact ways to keep padding out of the recurrences, chosen by device:
   gradients).
 
 Both use the same parameters (those of one bidirectional ``nn.GRU``), so a
-checkpoint trained on one device loads on the other.
+checkpoint trained on one device loads on the other. :class:`Encoder` picks one
+by its ``impl`` argument (``BackboneConfig.encoder_impl``): ``"auto"`` (packed on
+CUDA, reversed elsewhere), or ``"packed"`` / ``"reversed"`` on every device (the
+tests build both and compare).
 """
 
 from __future__ import annotations
+
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+#: the accepted values of :class:`Encoder`'s ``impl`` (``BackboneConfig.encoder_impl``)
+EncoderImpl = Literal["auto", "packed", "reversed"]
 
 
 def bigru_packed(rnn: nn.GRU, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,15 +140,20 @@ class Encoder(nn.Module):
         Dropout on the embeddings and between GRU layers (the authors' sites).
     output_dropout : bool
         Also dropout on the outputs ``h`` (this toolkit's earlier default).
+    impl : {"auto", "packed", "reversed"}
+        How padding is kept out of the recurrences (see the module docstring):
+        ``"packed"`` (:func:`bigru_packed`, the readable reference, fast on CUDA),
+        ``"reversed"`` (:func:`bigru_reversed`, linear in ``S`` on a CPU), or
+        ``"auto"``: packed on CUDA, reversed elsewhere.
     """
 
-    #: ``"auto"``: packed on CUDA, reversed-within-length on a CPU (see the module docstring);
-    #: ``"packed"`` / ``"reversed"`` force one (tests, benchmarks).
-    impl: str = "auto"
-
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, decoder_hidden: int,
-                 num_layers: int = 2, dropout: float = 0.2, output_dropout: bool = False):
+                 num_layers: int = 2, dropout: float = 0.2, output_dropout: bool = False,
+                 impl: EncoderImpl = "auto"):
         super().__init__()
+        if impl not in get_args(EncoderImpl):
+            raise ValueError(f"Encoder impl must be one of {', '.join(get_args(EncoderImpl))}; got {impl!r}")
+        self.impl = impl
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.dropout = nn.Dropout(dropout)
         self.rnn = nn.GRU(embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
@@ -169,11 +183,7 @@ class Encoder(nn.Module):
         x = self.dropout(self.embedding(src))  # (B, S, E)
         lengths = src_mask.sum(1)  # (B,)
         impl = self.impl if self.impl != "auto" else ("packed" if src.is_cuda else "reversed")
-        if impl == "packed":
-            h, last = bigru_packed(self.rnn, x, lengths)
-        elif impl == "reversed":
-            h, last = bigru_reversed(self.rnn, x, lengths)
-        else:
-            raise ValueError(f"Encoder.impl must be 'auto', 'packed' or 'reversed', got {self.impl!r}")
+        bigru = bigru_packed if impl == "packed" else bigru_reversed
+        h, last = bigru(self.rnn, x, lengths)  # (B, S, 2H), (B, 2H)
         s0 = torch.tanh(self.bridge(last))  # (B, D)
         return self.output_dropout(h), s0

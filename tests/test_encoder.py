@@ -16,13 +16,12 @@ def _batch(lengths, S, vocab=50, seed=0):
     return src, mask
 
 
-def _encoder(num_layers=2, dropout=0.0, seed=0):
-    torch.manual_seed(seed)
-    return Encoder(50, 6, 5, 7, num_layers=num_layers, dropout=dropout).double()
+def _encoder(num_layers=2, dropout=0.0, seed=0, impl="auto"):
+    torch.manual_seed(seed)  # the same weights for every impl
+    return Encoder(50, 6, 5, 7, num_layers=num_layers, dropout=dropout, impl=impl).double()
 
 
-def _run(enc, impl, src, mask):
-    enc.impl = impl
+def _run(enc, src, mask):
     enc.zero_grad()
     h, s0 = enc(src, mask)
     # a loss that weighs every position and both outputs differently
@@ -42,9 +41,8 @@ def test_reverse_within_length_is_its_own_inverse_and_keeps_padding():
 def test_reversed_equals_packed_values_and_gradients(num_layers):
     S = 9
     src, mask = _batch([9, 1, 4, 9, 2, 7], S)  # lengths 1 and S included, unsorted
-    enc = _encoder(num_layers)
-    h_p, s_p, g_p = _run(enc, "packed", src, mask)
-    h_r, s_r, g_r = _run(enc, "reversed", src, mask)
+    h_p, s_p, g_p = _run(_encoder(num_layers, impl="packed"), src, mask)
+    h_r, s_r, g_r = _run(_encoder(num_layers, impl="reversed"), src, mask)
     torch.testing.assert_close(h_r, h_p, rtol=0, atol=1e-12)
     torch.testing.assert_close(s_r, s_p, rtol=0, atol=1e-12)
     assert (h_r[~mask] == 0).all()
@@ -54,8 +52,7 @@ def test_reversed_equals_packed_values_and_gradients(num_layers):
 
 
 def test_reversed_last_state_is_forward_at_last_token_and_backward_at_first():
-    enc = _encoder(2)
-    enc.impl = "reversed"
+    enc = _encoder(2, impl="reversed")
     src, mask = _batch([5, 2, 3], 5)
     x = enc.embedding(src)
     h, last = bigru_reversed(enc.rnn, x, mask.sum(1))
@@ -68,8 +65,7 @@ def test_reversed_last_state_is_forward_at_last_token_and_backward_at_first():
 
 
 def test_a_row_alone_equals_the_same_row_inside_a_padded_batch():
-    enc = _encoder(2).eval()
-    enc.impl = "reversed"
+    enc = _encoder(2, impl="reversed").eval()
     src, mask = _batch([8, 3, 6], 8)
     h, s0 = enc(src, mask)
     for b, n in enumerate([8, 3, 6]):
@@ -79,10 +75,9 @@ def test_a_row_alone_equals_the_same_row_inside_a_padded_batch():
 
 
 def test_eval_mode_with_dropout_equals_packed():
-    enc = _encoder(2, dropout=0.5).eval()
     src, mask = _batch([6, 2, 4], 6)
-    h_p, s_p, _ = _run(enc, "packed", src, mask)
-    h_r, s_r, _ = _run(enc, "reversed", src, mask)
+    h_p, s_p, _ = _run(_encoder(2, dropout=0.5, impl="packed").eval(), src, mask)
+    h_r, s_r, _ = _run(_encoder(2, dropout=0.5, impl="reversed").eval(), src, mask)
     torch.testing.assert_close(h_r, h_p, rtol=0, atol=1e-12)
     torch.testing.assert_close(s_r, s_p, rtol=0, atol=1e-12)
 
@@ -91,8 +86,7 @@ def test_eval_mode_with_dropout_equals_packed():
 def test_training_dropout_between_layers_is_applied(num_layers, monkeypatch):
     import models.encoder as m
 
-    enc = _encoder(num_layers, dropout=0.5).train()
-    enc.impl = "reversed"
+    enc = _encoder(num_layers, dropout=0.5, impl="reversed").train()
     calls = []
     real = m.F.dropout
     monkeypatch.setattr(m.F, "dropout", lambda x, p, training, *a: calls.append((tuple(x.shape), p, training))
@@ -118,11 +112,9 @@ def test_auto_uses_the_reversed_path_on_cpu(monkeypatch):
 
 
 def test_empty_row_is_a_clear_error():
-    enc = _encoder(1)
-    enc.impl = "reversed"
+    enc = _encoder(1, impl="reversed")
     src, mask = _batch([3, 0], 3)
     with pytest.raises(ValueError, match="at least one real token"):
         enc(src, mask)
-    enc.impl = "bogus"
-    with pytest.raises(ValueError, match="Encoder.impl"):
-        enc(*_batch([3, 1], 3))
+    with pytest.raises(ValueError, match="Encoder impl"):
+        _encoder(1, impl="bogus")

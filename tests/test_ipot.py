@@ -210,7 +210,9 @@ def test_no_nan_small_beta(dtype, beta):
 
 
 def test_half_precision_inputs_follow_dtype():
-    cost = torch.rand(4, 6, 5) * 2
+    # seeded: the bf16 rounding of the cost alone moves the plan past this tolerance for ~1 cost in 10
+    # (measured over 300 seeds), so an unseeded cost made the test depend on the tests run before it
+    cost = torch.rand(4, 6, 5, generator=torch.Generator().manual_seed(0)) * 2
     for dtype in (torch.float16, torch.bfloat16):
         plan = ipot(cost.to(dtype))
         assert plan.dtype == dtype and torch.isfinite(plan).all()

@@ -354,3 +354,46 @@ def test_models_does_not_import_xmtc_or_baselines():
     code = "import sys, models; bad = [m for m in sys.modules if m.split('.')[0] in ('xmtc', 'baselines')]; " \
            "sys.exit(1 if bad else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# -- speed choices: arguments of the config, passed down -----------------------------------------
+
+SPEED_CHOICES = ("encoder_impl", "attention_impl", "output_impl")
+
+
+@pytest.mark.parametrize("choices", [dict(encoder_impl="packed", attention_impl="reference", output_impl="per_step"),
+                                     dict(encoder_impl="reversed", attention_impl="compiled", output_impl="batched")])
+def test_speed_choices_reach_the_submodules_of_every_model(choices):
+    from baselines import Seq2Seq, Seq2SeqConfig
+
+    base = dict(vocab_size=VOCAB, n_labels=N_LABELS, embed_dim=16, label_embed_dim=8, hidden_size=16,
+                lightconv_heads=4)
+    for model in (OTSeq2Set(small_config(**choices)), Seq2Seq(Seq2SeqConfig(**base, **choices))):
+        assert (model.encoder.impl, model.decoder.attention.impl, model.decoder.output_impl) == \
+            tuple(choices[k] for k in SPEED_CHOICES)
+    fresh = OTSeq2Set(small_config())  # nothing is set on a class: a new model has the defaults
+    assert (fresh.encoder.impl, fresh.decoder.attention.impl, fresh.decoder.output_impl) == ("auto", "auto", "batched")
+
+
+def test_checkpoint_without_the_speed_choices_loads_with_their_defaults():
+    from dataclasses import asdict
+
+    from xmtc.registry import model_from_checkpoint
+
+    torch.manual_seed(0)
+    old = OTSeq2Set(small_config())
+    cfg = asdict(old.config)
+    for k in SPEED_CHOICES:  # a model_config written before these fields existed
+        del cfg[k]
+    model = model_from_checkpoint({"model_type": "otseq2set", "model_config": cfg, "model": old.state_dict()})
+    assert tuple(getattr(model.config, k) for k in SPEED_CHOICES) == ("auto", "auto", "batched")
+    assert (model.encoder.impl, model.decoder.attention.impl, model.decoder.output_impl) == ("auto", "auto", "batched")
+    batch = make_batch([9, 4, 1])
+    torch.testing.assert_close(model.eval()(batch.src, batch.src_mask), old.eval()(batch.src, batch.src_mask),
+                               rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("field", SPEED_CHOICES)
+def test_unknown_speed_choice_is_a_clear_error(field):
+    with pytest.raises(ValueError, match=field):
+        small_config(**{field: "fastest"})

@@ -63,9 +63,53 @@ def test_ipot_invariant_to_zero_weight_padding_columns():
 
 
 def test_ipot_fused_falls_back_to_eager(monkeypatch):
-    monkeypatch.setitem(ipot_module._COMPILED, "cpu", None)  # as if torch.compile were unavailable
+    def unavailable(fn, **options):  # what torch.compile raises on an unsupported Python or platform
+        raise RuntimeError("torch.compile is not supported on this platform")
+
+    monkeypatch.setattr(torch, "compile", unavailable)
+    monkeypatch.setattr(ipot_module, "_LOOPS", {})  # a fresh compiled loop, made by the broken torch.compile
     cost = torch.rand(3, 5, 4, dtype=torch.float64)
-    assert torch.equal(ipot_fused(cost, n_iter=7, pad_to=5), ipot(cost, n_iter=7))
+    with pytest.warns(UserWarning, match="compiled IPOT loop unavailable.*not supported"):
+        assert torch.equal(ipot_fused(cost, n_iter=7, pad_to=5), ipot(cost, n_iter=7))
+    assert ipot_module._compiled_loop("cpu").failed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once: eager from now on, silently
+        assert torch.equal(ipot_fused(cost, n_iter=7, pad_to=5), ipot(cost, n_iter=7))
+
+
+def test_compile_fallback_catches_compiler_errors_only_and_per_function(monkeypatch):
+    """losses/compiling.py: a compiler failure turns that one function eager; any other error is raised."""
+    from torch._inductor.exc import InvalidCxxCompiler
+
+    from losses.compiling import Compiled
+
+    def double(x):
+        return 2 * x
+
+    def triple(x):
+        return 3 * x
+
+    def no_cxx(x):  # inductor's missing C++ compiler (a RuntimeError subclass; dynamo usually wraps it)
+        raise InvalidCxxCompiler("g++")
+
+    def wrong_shape(x):
+        raise RuntimeError("The size of tensor a (4) must match the size of tensor b (5)")
+
+    compiled = {double: no_cxx, triple: lambda x: 3 * x}  # double's compiler fails, triple's works
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: compiled[fn])
+    fails, works = Compiled(double, "double"), Compiled(triple, "triple")
+    x = torch.arange(3.0)
+    with pytest.warns(UserWarning, match="compiled double unavailable.*InvalidCxxCompiler.*g\\+\\+"):
+        assert fails(x) is None  # the caller runs its eager path
+    assert fails.failed and fails(x) is None
+    assert torch.equal(works(x), 3 * x) and not works.failed  # the other function keeps compiling
+    compiled[triple] = wrong_shape
+    other = Compiled(triple, "triple")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeError, match="size of tensor"):
+            other(x)
+    assert not other.failed  # not a compiler failure: raised, compiling stays on
 
 
 class _no_warning:
@@ -98,7 +142,7 @@ def test_ipot_compiled_loop_equals_eager():
         cost = torch.rand(4, 6, 3, generator=g, dtype=torch.float64) * 2
         b = torch.tensor([[1 / 3] * 3, [0.5, 0.5, 0.0], [1.0, 0, 0], [1 / 3] * 3], dtype=torch.float64)
         got = ipot_fused(cost, None, b, n_iter=3, pad_to=6)
-    if ipot_module._COMPILED.get("cpu") is None:
+    if ipot_module._compiled_loop("cpu").failed:
         pytest.skip("torch.compile failed on this machine; ipot_fused fell back to eager (tested above)")
     torch.testing.assert_close(got, ipot(cost, None, b, n_iter=3), rtol=1e-10, atol=1e-14)
 
@@ -127,9 +171,10 @@ def test_set_loss_rejects_unknown_ipot_impl():
         set_loss(logits, targets, mask, emb, ipot_impl="triton")
 
 
-def _models(bottleneck):
+def _models(bottleneck, output_impl="batched"):
+    """OTSeq2Set and Seq2Seq; the same weights for every ``output_impl``."""
     common = dict(vocab_size=30, n_labels=12, embed_dim=8, label_embed_dim=6, hidden_size=10,
-                  lightconv_kernels=(3, 5), lightconv_heads=2, bottleneck=bottleneck)
+                  lightconv_kernels=(3, 5), lightconv_heads=2, bottleneck=bottleneck, output_impl=output_impl)
     torch.manual_seed(0)
     ots = OTSeq2Set(OTSeq2SetConfig(**common, n_steps=5)).double()
     torch.manual_seed(0)
@@ -137,8 +182,7 @@ def _models(bottleneck):
     return ots, seq
 
 
-def _grads(model, loss_fn, batched: bool, seed: int):
-    model.decoder.batched_output = batched
+def _grads(model, loss_fn, seed: int):
     model.zero_grad(set_to_none=True)
     torch.manual_seed(seed)  # same dropout masks on both paths
     logits, loss = loss_fn(model)
@@ -165,11 +209,10 @@ def test_decoder_batched_output_backward_equals_per_step(bottleneck):
         logits = m(src, src_mask, targets, target_mask)  # teacher forcing
         return logits, logits.log_softmax(-1).gather(2, targets.unsqueeze(2)).sum()
 
-    ots, seq = _models(bottleneck)
-    for model, fn in ((ots, ots_loss), (seq, seq_loss)):
-        model.train()
-        l_fast, g_fast = _grads(model, fn, True, seed=7)
-        l_ref, g_ref = _grads(model, fn, False, seed=7)
+    for fast, ref, fn in zip(_models(bottleneck, "batched"), _models(bottleneck, "per_step"), (ots_loss, seq_loss)):
+        ref.load_state_dict(fast.state_dict())
+        l_fast, g_fast = _grads(fast.train(), fn, seed=7)
+        l_ref, g_ref = _grads(ref.train(), fn, seed=7)
         assert torch.equal(l_fast, l_ref)  # forward values identical
         assert g_fast.keys() == g_ref.keys()
         for name in g_ref:
@@ -177,13 +220,11 @@ def test_decoder_batched_output_backward_equals_per_step(bottleneck):
 
 
 def test_decoder_reference_path_used_without_grad_and_for_sgm():
-    ots, _ = _models(None)
-    ots.eval()
+    (ots, _), (ref, _) = _models(None, "batched"), _models(None, "per_step")
+    ref.load_state_dict(ots.state_dict())
     src = torch.randint(2, 30, (2, 6))
     src_mask = torch.ones(2, 6, dtype=torch.bool)
     with torch.no_grad():
-        a = ots(src, src_mask)
-    ots.decoder.batched_output = False
-    with torch.no_grad():
-        b = ots(src, src_mask)
+        a = ots.eval()(src, src_mask)
+        b = ref.eval()(src, src_mask)
     assert torch.equal(a, b)

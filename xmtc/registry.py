@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -56,21 +58,17 @@ def model_config(cfg: RunConfig, dataset):
 def build_model(cfg: RunConfig, dataset, embeddings: Embeddings | None = None) -> nn.Module:
     """Instantiate ``cfg.model`` for ``dataset`` (weights U(-r, r), GloVe rows copied in).
 
-    ``cfg.train.compile`` sets ``compiled`` on the model's attention modules (a CPU path).
+    ``cfg.train.compile`` selects the compiled attention (``attention_impl="compiled"`` in the
+    model's config, a CPU path; see ``models.backbone.BackboneConfig``).
     """
     model_cls, _ = model_registry()[cfg.model]
     mcfg = model_config(cfg, dataset)
+    if cfg.train.compile:
+        mcfg = dataclasses.replace(mcfg, attention_impl="compiled")
     words = torch.from_numpy(embeddings.words) if embeddings is not None else None
     labels = (torch.from_numpy(embeddings.labels)
               if embeddings is not None and embeddings.labels is not None else None)
-    model = model_cls(mcfg, embeddings=words, label_embeddings=labels)
-    if cfg.train.compile:
-        from models import BahdanauAttention
-
-        for m in model.modules():
-            if isinstance(m, BahdanauAttention):
-                m.compiled = True
-    return model
+    return model_cls(mcfg, embeddings=words, label_embeddings=labels)
 
 
 def model_from_checkpoint(state: dict) -> nn.Module:
