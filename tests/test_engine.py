@@ -319,12 +319,12 @@ def test_resume_after_a_stop_between_checkpoint_and_best_file(tiny_data, tmp_pat
     fresh = registry.build_model(cfg, tiny_data)
     opt = torch.optim.Adam(fresh.parameters())
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 1)
-    _, best = engine.restore(tmp_path, fresh, opt, sched, cfg)
+    _, best, _ = engine.restore(tmp_path, fresh, opt, sched, cfg)
     assert all(torch.equal(best[k], v) for k, v in state["model"].items())
     # a best.pt of another epoch is not taken for the best weights
     stale = dict(state, epoch=0)
     checkpoint.save(stale, tmp_path / "best.pt")
-    _, best = engine.restore(tmp_path, fresh, opt, sched, cfg)
+    _, best, _ = engine.restore(tmp_path, fresh, opt, sched, cfg)
     assert all(torch.equal(best[k], v) for k, v in state["model"].items())
 
 

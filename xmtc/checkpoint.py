@@ -12,8 +12,17 @@ code. It holds
 ``model``                 ``state_dict`` of the model
 ``optimizer``             ``state_dict`` of Adam (absent in prediction-only files)
 ``scheduler``             ``state_dict`` of the LR schedule
-``rng``                   python, numpy, torch (and CUDA) random states
+``rng``                   python, numpy, torch (and CUDA) random states (rank 0's) at the checkpoint's position
+``rng_ranks``             every rank's random states, in rank order (one entry outside torchrun)
+``world_size``            processes that trained (1 outside torchrun)
 ``epoch``                 epochs completed
+``position``              ``{"epoch", "batch", "n_batches", "global_batch"}``: ``batch`` of the
+                          ``n_batches`` batches of epoch ``epoch`` (1-based) trained; at an epoch's
+                          end ``epoch`` is the epochs completed and ``batch == n_batches``; in the
+                          middle of one it is ``epoch + 1`` (``global_batch``: the position in the
+                          global order under torchrun). Older files: absent (an epoch's end)
+``counters``              in the middle of an epoch: its running sums (loss terms weighted by
+                          documents, documents, gradient norms, steps, seconds)
 ``config``                the run's :class:`~xmtc.config.RunConfig` as a dict
 ``label_names``           the label vocabulary (dataset label id -> name)
 ``vocab``                 the token vocabulary (token id -> token)
@@ -23,9 +32,13 @@ code. It holds
 ``best``                  ``{"epoch", "micro_f1"}`` of the best validation epoch
 ========================  =====================================================
 
+``optimizer``, ``scheduler``, ``rng*``, ``world_size``, ``position`` and
+``counters`` are in ``checkpoint.pt`` only (``xmtc.run_state``).
+
 Writes go to a temporary file in the same directory, are flushed and fsynced,
-then renamed over the target (``os.replace``): an interrupted run never leaves
-a half-written checkpoint.
+then renamed over the target (``os.replace``) and the directory fsynced: an
+interrupted run (or a second Ctrl-C while saving) never leaves a half-written
+checkpoint, and a power cut after :func:`save` returns keeps the new one.
 """
 
 from __future__ import annotations
@@ -60,10 +73,25 @@ def save(state: dict, path: str | os.PathLike) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
     return path
 
 
-def load(path: str | os.PathLike, *, model_type: str | None = None, map_location="cpu") -> dict:
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load(path: str | os.PathLike, *, model_type: str | None = None, map_location="cpu", mmap: bool = False) -> dict:
     """Read a checkpoint with ``weights_only=True``.
 
     Parameters
@@ -71,6 +99,7 @@ def load(path: str | os.PathLike, *, model_type: str | None = None, map_location
     path : checkpoint file.
     model_type : if given, the checkpoint must hold this model type.
     map_location : where tensors go (default CPU; the engine moves the model).
+    mmap : map the tensors instead of reading them (fast when only the plain fields are needed).
 
     Raises
     ------
@@ -81,7 +110,7 @@ def load(path: str | os.PathLike, *, model_type: str | None = None, map_location
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # a damaged or foreign file can fail anywhere in the unpickler
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"cannot read checkpoint {path}: {first}") from None

@@ -5,7 +5,11 @@
 resolved :class:`~xmtc.config.RunConfig` with :func:`config_from_args`, and run
 their ``main`` through :func:`run_main`, which turns a user mistake (bad option,
 missing data, unreadable embeddings file, checkpoint of another model) into
-one line on stderr and exit code 2 instead of a traceback.
+one line on stderr and exit code 2 instead of a traceback, and an interruption
+(SIGINT, SIGTERM; ``xmtc.stopping``) into a message that says what was saved and
+the command that continues, with exit code 130 or 143. :func:`run_directory`
+removes a run directory that a failed or interrupted run created before its
+first checkpoint.
 
 Every field of the data / net / train configs is settable: by a named flag made
 from the dataclass field (``--dropout 0.1``, ``--no-amp``, ``--bottleneck none``;
@@ -19,13 +23,21 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
+import shlex
+import shutil
+import signal
 import sys
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import settings
 from .config import DATASETS, SECTIONS, VARIANTS, ConfigError, RunConfig, preset, validate
 from .loading import embeddings_path
 from .settings import flag_of
+from .stopping import Interrupted, SavePoint, save_point
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -120,12 +132,15 @@ HELP = {
     "train.num_workers": "DataLoader worker processes (default 0)",
     "train.bucket": "batch documents of similar length (less padding)",
     "train.log_every": "batches between progress updates",
+    "train.checkpoint_interval": "minutes between mid-epoch checkpoints, so a killed run loses at most that "
+                                 "(default 10; 0 = at epoch ends only); Ctrl-C / SIGTERM always save one",
     "train.threads": "CPU threads for torch (default 1; none = torch's default)",
     "train.compile": "CPU: the decoder attention compiled by torch.compile (~10% faster OTSeq2Set steps after "
                      "seconds of compiling; default off, for long runs)",
 }
 #: Placeholders of named flags clearer than their type's (``settings.metavar``).
-METAVARS = {"data.data_dir": "DIR", "data.embeddings": "PATH", "net.scheme": "{all,first_n}", "train.device": "DEVICE"}
+METAVARS = {"data.data_dir": "DIR", "data.embeddings": "PATH", "net.scheme": "{all,first_n}", "train.device": "DEVICE",
+            "train.checkpoint_interval": "MINUTES"}
 _GROUPS = {"data": "data", "net": "model", "train": "training"}
 PRECEDENCE = ("Settings apply in this order, later wins: the preset of --data (paper Table 2 or ours), its variant "
               "(--fast or --preset cpu), the saved run of --config (instead of --data and the variant; its run "
@@ -233,7 +248,8 @@ def add_config_args(p: argparse.ArgumentParser, model: str | None, *, reserved: 
 def add_run_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run directory")
     g.add_argument("--out", metavar="DIR", help="run directory (default: runs/<model>-<data>[-<variant>])")
-    g.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in --out, from the batch after its last checkpoint")
     g.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds a run")
 
 
@@ -340,9 +356,95 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _is_rank_zero() -> bool:
+    """Rank 0 under torchrun (``RANK``), or no torchrun."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _run_checkpoint(ckpt: Path, *, resume: bool, since: float) -> SavePoint | None:
+    """What ``ckpt`` holds if a ``--resume`` of this run would continue from it (None: nothing of this run)."""
+    if not ckpt.is_file() or not (resume or ckpt.stat().st_mtime >= since):
+        return None  # absent, or an older run's (--overwrite) that this run has not replaced yet
+    from .checkpoint import CheckpointError, load
+
+    try:
+        return save_point(load(ckpt, mmap=True), ckpt)
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return None
+
+
+@contextmanager
+def run_directory(cfg: RunConfig, *, resume: bool, overwrite: bool):
+    """:func:`check_run_dir` around a whole run (``with ... as out``).
+
+    When the run fails or is interrupted before its first checkpoint, the run
+    directory is removed if this run created it (never one that existed before;
+    rank 0 under torchrun). An interruption that reaches here without a
+    :class:`~xmtc.stopping.SavePoint` (Ctrl-C while loading data, or after
+    training, during the test evaluation) gets the one of ``checkpoint.pt`` if a
+    ``--resume`` of this run continues from it.
+    """
+    existed = Path(cfg.out).exists()
+    since = time.time()
+    out = check_run_dir(cfg, resume=resume, overwrite=overwrite)
+    ckpt = out / "checkpoint.pt"
+    try:
+        yield out
+    except BaseException as e:
+        exc = e
+        if isinstance(e, KeyboardInterrupt) and getattr(e, "saved", None) is None:
+            exc = Interrupted(getattr(e, "signum", signal.SIGINT), _run_checkpoint(ckpt, resume=resume, since=since))
+        if not existed and _is_rank_zero() and not ckpt.is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            exc.removed_run_dir = out
+        if exc is e:
+            raise
+        raise exc from e
+
+
+def resume_command(argv=None, prog: str = "") -> str:
+    """The command line that continues this run: its arguments with ``--resume`` (and without ``--overwrite``).
+
+    ``argv=None``: ``sys.argv`` (the script as it was started), else ``prog`` with
+    ``argv``; under torchrun, launched by ``torchrun --nproc-per-node N``.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    script = sys.argv[0] if argv is None else prog
+    args = [a for a in args if a != "--overwrite"] + ([] if "--resume" in args else ["--resume"])
+    if "LOCAL_WORLD_SIZE" in os.environ and "TORCHELASTIC_RUN_ID" in os.environ:
+        launcher = ["torchrun", f"--nproc-per-node={os.environ['LOCAL_WORLD_SIZE']}"]
+    else:
+        launcher = ["python"]
+    return shlex.join(launcher + [script] + args)
+
+
+def interrupt_message(prog: str, exc: Interrupted, command: str) -> str:
+    """What the script prints when interrupted: the signal, what was saved and where, the command that continues."""
+    head = f"{prog}: interrupted by {exc.signal_name}"
+    removed = getattr(exc, "removed_run_dir", None)
+    if exc.saved is None:
+        return (f"{head} before anything was saved: no checkpoint, nothing to resume"
+                + (f" (removed the run directory {removed} it had created)" if removed else ""))
+    return (f"{head}; saved {exc.saved.describe()} to {exc.saved.path}\n"
+            f"{prog}: continue with: {command}")
+
+
+def _raise_interrupted(signum, frame):  # noqa: ARG001 -- the signal module's signature
+    raise Interrupted(signum)
+
+
 def run_main(fn, argv=None, prog: str | None = None) -> int:
-    """Call ``fn(argv)``; map usage errors to exit code 2 with one line on stderr."""
+    """Call ``fn(argv)``; map usage errors to exit code 2 with one line on stderr, interruptions to 130 / 143.
+
+    SIGTERM raises :class:`~xmtc.stopping.Interrupted` while ``fn`` runs (main
+    thread), as Ctrl-C raises ``KeyboardInterrupt``, so that a terminated run is
+    reported and cleaned up like an interrupted one (``xmtc.engine.fit`` installs
+    its own handlers, which finish the batch and save, while it trains).
+    """
     prog = prog or Path(sys.argv[0]).name
+    command = resume_command(argv, prog)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted) if main_thread else None
     try:
         code = fn(argv)
     except SystemExit as e:  # argparse: --help (0) or a bad argument (2, already reported)
@@ -350,7 +452,14 @@ def run_main(fn, argv=None, prog: str | None = None) -> int:
     except user_errors() as e:
         print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; continue with --resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        exc = e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT)
+        if hasattr(e, "removed_run_dir"):
+            exc.removed_run_dir = e.removed_run_dir
+        if _is_rank_zero():
+            print(interrupt_message(prog, exc, command), file=sys.stderr)
+        return exc.exit_code
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     return int(code or 0)

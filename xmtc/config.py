@@ -141,6 +141,9 @@ class TrainConfig:
     compile : on a CPU, run the decoder's attention compiled by ``torch.compile``
         (``models.attention``; OTSeq2Set's step ~10% faster, after seconds of
         compiling at the start). Off by default: it pays off on long runs only.
+    checkpoint_interval : minutes between mid-epoch checkpoints (``checkpoint.pt`` with the
+        position in the epoch; ``--resume`` continues from the next batch), so a killed run
+        loses at most that much; ``0``: at epoch ends only.
     """
 
     epochs: int = 20
@@ -158,6 +161,7 @@ class TrainConfig:
     log_every: int = 1
     threads: int | None = 1
     compile: bool = False
+    checkpoint_interval: float = 10.0
 
 
 #: The three parts of a run's config, by the section name of their keys (``net.dropout``).
@@ -429,6 +433,7 @@ LIMITS: dict[str, tuple] = {
     "train.num_workers": _at_least(0),
     "train.log_every": _at_least(1),
     "train.threads": _at_least(1),
+    "train.checkpoint_interval": _at_least(0),
 }
 
 

@@ -3,8 +3,9 @@
 When ``torch.distributed`` is initialised, ``xmtc.engine.fit`` wraps the model
 in ``DistributedDataParallel`` around :class:`LossModule`, each rank takes its
 share of every global batch (:class:`ShardedBatchSampler`), evaluation gathers
-every rank's predictions (:func:`gather`, each document once), and only rank 0
-writes files and reports progress (:attr:`DistContext.is_main`). Outside
+every rank's predictions (:func:`gather`, each document once), the ranks agree
+after every batch on whether to stop or checkpoint (:func:`agree`), and only
+rank 0 writes files and reports progress (:attr:`DistContext.is_main`). Outside
 torchrun everything here reduces to one process of rank 0.
 """
 
@@ -95,6 +96,22 @@ class ShardedBatchSampler(torch.utils.data.Sampler):
             return sum(1 for batch in self.batch_sampler if len(batch) >= self.world_size)
         return len(self.batch_sampler)
 
+    def base_batches(self, steps: int) -> int:
+        """Global batches that this rank's first ``steps`` batches cover (short ones left out included).
+
+        A mid-epoch checkpoint records this position in the global order, which is
+        the same on every rank and for any number of ranks.
+        """
+        if steps <= 0:
+            return 0
+        taken = 0
+        for i, batch in enumerate(self.batch_sampler, start=1):
+            if not (self.drop_short and len(batch) < self.world_size) and list(batch)[self.rank :: self.world_size]:
+                taken += 1
+                if taken == steps:
+                    return i
+        raise ValueError(f"rank {self.rank} has fewer than {steps} batches")
+
 
 def gather(obj, dist: DistContext) -> list:
     """Every rank's ``obj`` (picklable), in rank order; ``[obj]`` outside torchrun."""
@@ -105,6 +122,22 @@ def gather(obj, dist: DistContext) -> list:
     gathered = [None] * dist.world_size
     tdist.all_gather_object(gathered, obj)
     return gathered
+
+
+def agree(values: list[int], dist: DistContext, device=None) -> list[int]:
+    """The element-wise maximum of ``values`` over the ranks (``values`` itself outside torchrun).
+
+    After every training batch the ranks agree on whether to stop and whether a
+    checkpoint is due (``xmtc.engine.fit``), so that all take the same decision at
+    the same batch. ``device``: where the tensor goes (the GPU under NCCL).
+    """
+    if not dist.active:
+        return [int(v) for v in values]
+    import torch.distributed as tdist
+
+    t = torch.tensor([int(v) for v in values], dtype=torch.int64, device=device)
+    tdist.all_reduce(t, op=tdist.ReduceOp.MAX)
+    return [int(v) for v in t.tolist()]
 
 
 def barrier(dist: DistContext) -> None:
@@ -133,5 +166,5 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model
 
 
-__all__ = ["DistContext", "LossModule", "ShardedBatchSampler", "barrier", "distributed_context", "gather",
+__all__ = ["DistContext", "LossModule", "ShardedBatchSampler", "agree", "barrier", "distributed_context", "gather",
            "init_distributed", "unwrap"]

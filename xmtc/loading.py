@@ -2,11 +2,14 @@
 
 Training batches are shuffled by generators seeded by ``(seed, epoch)`` (never
 the global RNG), so a resumed run sees exactly the batches an uninterrupted
-run would have seen; evaluation batches group documents of similar length.
+run would have seen: a run resumed in the middle of an epoch regenerates the
+epoch's order and skips the batches already trained (``make_loader(start=k)``,
+:func:`global_position`). Evaluation batches group documents of similar length.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,6 +143,22 @@ class _SeededBatches(torch.utils.data.Sampler):
         return -(-self.n // self.batch_size)
 
 
+class _SkipBatches(torch.utils.data.Sampler):
+    """The batches of ``batch_sampler`` after its first ``k`` (only index lists are made for those)."""
+
+    def __init__(self, batch_sampler, k: int):
+        self.batch_sampler, self.k = batch_sampler, int(k)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.batch_sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        return itertools.islice(iter(self.batch_sampler), self.k, None)
+
+    def __len__(self) -> int:
+        return max(0, len(self.batch_sampler) - self.k)
+
+
 class _LengthSortedBatches(torch.utils.data.Sampler):
     """Evaluation batches of documents sorted by length (fast; order restored by ``Batch.index``)."""
 
@@ -156,12 +175,14 @@ class _LengthSortedBatches(torch.utils.data.Sampler):
 
 
 def make_loader(dataset, split: str, train_cfg: TrainConfig, *, label_order: str = "file",
-                train: bool = False, epoch: int = 0, dist: DistContext | None = None):
+                train: bool = False, epoch: int = 0, dist: DistContext | None = None, start: int = 0):
     """A ``DataLoader`` of ``xmtc.batching.Batch`` over ``dataset.<split>``.
 
     Training loaders shuffle by ``(seed, epoch)`` (length-bucketed when
     ``train_cfg.bucket``); evaluation loaders batch documents of similar length
     in a fixed order. Under torchrun each rank gets its share of every batch.
+    ``start`` (training): leave out the epoch's first ``start`` global batches,
+    already trained before a mid-epoch checkpoint (:func:`global_position`).
     """
     from .batching import BucketBatchSampler, SplitDataset, collate
 
@@ -175,6 +196,8 @@ def make_loader(dataset, split: str, train_cfg: TrainConfig, *, label_order: str
         else:
             sampler = _SeededBatches(len(sp), train_cfg.batch_size, shuffle=True, seed=seed)
         sampler.set_epoch(epoch)
+        if start:
+            sampler = _SkipBatches(sampler, start)
     else:
         sampler = _LengthSortedBatches(lengths, train_cfg.eval_batch_size)
     dist = dist or DistContext()
@@ -191,5 +214,16 @@ def make_loader(dataset, split: str, train_cfg: TrainConfig, *, label_order: str
     )
 
 
-__all__ = ["Embeddings", "embeddings_path", "load_data", "load_embeddings", "make_loader", "max_labels", "targets_truncated",
-           "truncate_targets"]
+def global_position(loader, steps: int) -> int:
+    """Global batches of the epoch that a full training ``loader``'s first ``steps`` batches cover.
+
+    ``steps`` itself in one process; under torchrun the global batches left out as
+    too short for the ranks count too (``ShardedBatchSampler.base_batches``). A
+    mid-epoch checkpoint records this, for ``make_loader(start=...)``.
+    """
+    sampler = loader.batch_sampler
+    return sampler.base_batches(steps) if isinstance(sampler, ShardedBatchSampler) else int(steps)
+
+
+__all__ = ["Embeddings", "embeddings_path", "global_position", "load_data", "load_embeddings", "make_loader",
+           "max_labels", "targets_truncated", "truncate_targets"]

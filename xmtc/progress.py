@@ -13,6 +13,9 @@ Two implementations of :class:`xmtc.engine.Callbacks`:
   every ``every`` batches) with the epoch, batch/total, docs/s, the epoch's
   ETA and the running loss terms; the same one-line summary per epoch.
 
+Both also log a line when an epoch continues from a mid-epoch checkpoint and
+when an interval checkpoint is written (``train.checkpoint_interval``).
+
 :func:`make_progress` picks one (bars on a terminal, lines otherwise).
 ``enabled=False`` (e.g. on ranks other than 0 under torchrun) makes either silent.
 
@@ -125,8 +128,15 @@ class RichProgress(Callbacks):
         else:
             self.progress.reset(self._batches, total=n_batches, description=f"epoch {epoch}", info="")
 
+    def on_epoch_resume(self, epoch: int, batch: int, n_batches: int) -> None:
+        self.log(f"epoch {epoch} continues after batch {batch}/{n_batches}")
+        self.progress.update(self._batches, completed=batch)
+
     def on_batch(self, epoch: int, step: int, n_batches: int, terms: dict, docs_per_s: float) -> None:
         self.progress.update(self._batches, completed=step, info=f"{_fmt_terms(terms)} {docs_per_s:,.0f} docs/s")
+
+    def on_checkpoint(self, saved) -> None:
+        self.log(f"checkpoint: {saved.describe()} -> {saved.path}")
 
     def on_eval_start(self, split: str, n_batches: int) -> None:
         if self._eval is None:
@@ -177,6 +187,7 @@ class LogProgress(Callbacks):
         self._epochs: int | None = None
         self._eval_t0 = 0.0
         self._batch_lines = 0
+        self._first_step = 0  # batches of the epoch trained before this process (a resumed epoch)
 
     def __enter__(self):
         return self
@@ -217,6 +228,12 @@ class LogProgress(Callbacks):
     def on_epoch_start(self, epoch: int, epochs: int, n_batches: int) -> None:
         self._epoch_t0 = self.clock()
         self._epochs = epochs
+        self._first_step = 0
+
+    def on_epoch_resume(self, epoch: int, batch: int, n_batches: int) -> None:
+        self._first_step = batch
+        self._emit(f"epoch {epoch}/{self._epochs or '?'} continues after batch {batch:,}/{n_batches:,} "
+                   f"(mid-epoch checkpoint)", self.clock())
 
     def on_batch(self, epoch: int, step: int, n_batches: int, terms: dict, docs_per_s: float) -> None:
         now = self.clock()
@@ -225,10 +242,13 @@ class LogProgress(Callbacks):
             return
         self._batch_lines += 1
         elapsed = now - self._epoch_t0
-        eta = elapsed / step * (n_batches - step)
+        eta = elapsed / max(step - self._first_step, 1) * (n_batches - step)
         self._emit(f"epoch {epoch}/{self._epochs or '?'} batch {step:,}/{n_batches:,} ({100 * step / n_batches:.0f}%) "
                    f"{docs_per_s:,.1f} docs/s elapsed {_fmt_time(elapsed)} eta {_fmt_time(eta)} "
                    f"{_fmt_terms(terms)}", now)
+
+    def on_checkpoint(self, saved) -> None:
+        self._emit(f"checkpoint: {saved.describe()} -> {saved.path}", self.clock())
 
     def on_eval_start(self, split: str, n_batches: int) -> None:
         self._eval_t0 = now = self.clock()

@@ -3,7 +3,8 @@
 ``xmtc.checkpoint`` writes and reads the file (atomically, ``weights_only``);
 this module decides its contents: the model's type, config and weights, the
 run's config, the data's label names and vocabulary, the history so far and,
-for ``checkpoint.pt`` (resuming), the optimiser, LR schedule and RNG states.
+for ``checkpoint.pt`` (resuming), the optimiser, LR schedule and RNG states and the
+position in the epoch (a mid-epoch checkpoint also holds the epoch's running sums).
 :func:`check_resumable` compares a checkpoint's run config with the current
 one (device, workers and similar settings may change on resume).
 """
@@ -21,7 +22,8 @@ from .registry import model_type_of
 
 
 _MAY_CHANGE_ON_RESUME = {"out", "train.device", "train.num_workers", "train.log_every", "train.eval_batch_size",
-                         "train.amp", "train.deterministic", "train.threads", "train.compile", "data.data_dir"}
+                         "train.amp", "train.deterministic", "train.threads", "train.compile", "data.data_dir",
+                         "train.checkpoint_interval"}
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -36,8 +38,14 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 
 def run_state(model: nn.Module, cfg: RunConfig, dataset, *, epoch: int, history: list, best: dict | None,
-              optimizer=None, scheduler=None) -> dict:
-    """Everything a checkpoint holds (tensors and plain containers only)."""
+              optimizer=None, scheduler=None, position: dict | None = None, counters: dict | None = None,
+              rng_ranks: list | None = None) -> dict:
+    """Everything a checkpoint holds (tensors and plain containers only; ``xmtc.checkpoint`` lists the fields).
+
+    With ``optimizer`` (``checkpoint.pt``): also its state, the LR schedule's, the
+    RNG states (``rng_ranks``: every rank's, rank 0's first; default: this
+    process's now), ``position`` and, in the middle of an epoch, ``counters``.
+    """
     model = unwrap(model)
     state = {
         "model_type": model_type_of(model),
@@ -55,7 +63,14 @@ def run_state(model: nn.Module, cfg: RunConfig, dataset, *, epoch: int, history:
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
         state["scheduler"] = scheduler.state_dict()
-        state["rng"] = checkpoint.rng_state()
+        ranks = list(rng_ranks) if rng_ranks else [checkpoint.rng_state()]
+        state["rng"] = ranks[0]
+        state["rng_ranks"] = ranks
+        state["world_size"] = len(ranks)
+        if position is not None:
+            state["position"] = {k: int(v) for k, v in position.items()}
+        if counters is not None:
+            state["counters"] = _plain(counters)
     return state
 
 
