@@ -1,15 +1,18 @@
 """Label new raw text with a trained run directory.
 
-    python examples/predict.py runs/otseq2set-reuters-fast "Shares of the bank rose after the merger ..."
-    python examples/predict.py runs/otseq2set-reuters-fast --file news.txt      # one document per line
-    echo "crude oil prices fell" | python examples/predict.py runs/otseq2set-reuters-fast -
+    python examples/predict.py runs/reuters "Shares of the bank rose after the merger ..."
+    python examples/predict.py runs/reuters --file news.txt      # one document per line
+    echo "crude oil prices fell" | python examples/predict.py runs/reuters -
+    python examples/predict.py runs/reuters "crude oil prices fell" --calibrated
 
 Loads ``best.pt`` (else ``checkpoint.pt``) with ``torch.load(weights_only=True)``,
 tokenises the text as the training data was tokenised, and prints one line per
 document: the predicted labels with their scores (the highest probability of
 each label over the decoding steps). ``--top-k K`` prints the K best-scoring
-labels instead of the decoded set. The same as a function:
-``xmtc.inference.predict_texts(xmtc.inference.load_run(run_dir), texts)``.
+labels instead of the decoded set; ``--calibrated`` every label whose score
+reaches the threshold ``τ`` the run chose on its dev split (``metrics.json``,
+``calibrated``). Options may come before or after the texts. The same as a
+function: ``xmtc.inference.predict_texts(xmtc.inference.load_run(run_dir), texts)``.
 """
 
 from __future__ import annotations
@@ -26,15 +29,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="run directory written by examples/train_*.py")
     p.add_argument("text", nargs="*", help="document(s) to label; '-' reads standard input, one per line")
     p.add_argument("--file", help="file with one document per line")
-    p.add_argument("--top-k", type=cli._positive_int, help="the K best-scoring labels instead of the decoded set")
+    rule = p.add_mutually_exclusive_group()
+    rule.add_argument("--top-k", type=cli._positive_int, help="the K best-scoring labels instead of the decoded set")
+    rule.add_argument("--calibrated", action="store_true",
+                      help="the labels whose score reaches the run's dev-chosen threshold (metrics.json: calibrated)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON lines")
     return p
 
 
 def _main(argv) -> int:
-    args = parser().parse_args(argv)
+    args = parser().parse_intermixed_args(argv)  # options before or after the texts
     texts = [t for t in args.text if t != "-"]
+    blank = [i for i, t in enumerate(texts, start=1) if not t.strip()]
+    if blank:
+        raise cli.ConfigError(f"text {blank[0]} is empty; give the document's words (or --file / '-')")
     if "-" in args.text:
         texts += [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if args.file:
@@ -43,7 +52,10 @@ def _main(argv) -> int:
     if not texts:
         raise cli.ConfigError("no text given (pass documents, '-' for standard input, or --file)")
     run = inference.load_run(args.run_dir, device=args.device)
-    for text, labels in zip(texts, inference.predict_texts(run, texts, top_k=args.top_k)):
+    if args.calibrated and run.calibrated is None:
+        raise cli.ConfigError(f"{args.run_dir}: --calibrated needs a threshold, but its metrics.json has no "
+                              f"'calibrated' entry (runs finished before calibration existed; drop --calibrated)")
+    for text, labels in zip(texts, inference.predict_texts(run, texts, top_k=args.top_k, calibrated=args.calibrated)):
         if args.json:
             print(json.dumps({"text": text[:80], "labels": [{"label": n, "score": round(s, 4)} for n, s in labels]}))
         else:

@@ -15,8 +15,10 @@ The steps, top to bottom: config -> data -> model -> loss -> loop ->
 evaluation -> save. The run directory (``--out``, default
 ``runs/otseq2set-<data>[-fast]``) receives ``config.json``, ``metrics.json``
 (every epoch; the test metrics under ``test``), ``predictions.tsv``,
-``checkpoint.pt`` (last epoch, for ``--resume``) and ``best.pt`` (best
-validation micro-F1, for ``examples/predict.py``).
+``checkpoint.pt`` (for ``--resume``: the last epoch's end, or a batch within an
+epoch: every ``--checkpoint-interval`` minutes, and where Ctrl-C or SIGTERM
+stopped the run) and ``best.pt`` (best validation micro-F1, for
+``examples/predict.py``).
 
 The baselines' scripts (``train_seq2seq.py``, ``train_mlc2seq.py``,
 ``train_sgm.py``) run these same steps through :func:`run` with their model.
@@ -29,7 +31,7 @@ import sys
 from rich.console import Console
 
 from evaluation import render_table
-from xmtc import cli, distributed, engine, loading, registry, rundir, runtime
+from xmtc import calibration, cli, datasets, distributed, engine, loading, registry, rundir, runtime
 from xmtc.progress import config_table, make_progress
 
 MODEL = "otseq2set"
@@ -40,7 +42,16 @@ def train(name: str, argv, description: str) -> int:
     # 1. config: the dataset's preset (paper Table 2), --fast, then the command line
     args = cli.train_parser(name, description).parse_args(argv)
     cfg = cli.config_from_args(args, name)
-    out = cli.check_run_dir(cfg, resume=args.resume, overwrite=args.overwrite)
+    # the run directory; removed again if this run created it and fails or is interrupted before
+    # its first checkpoint. Ctrl-C / SIGTERM while training: the engine finishes the batch, saves
+    # checkpoint.pt and raises xmtc.stopping.Interrupted; cli.run_main prints what was saved and
+    # the command that continues, and exits 130 / 143
+    with cli.run_directory(cfg, resume=args.resume, overwrite=args.overwrite) as out:
+        return _train(name, args, cfg, out)
+
+
+def _train(name: str, args, cfg, out) -> int:
+    """Steps 1 (the rest) to 7 in the run directory ``out``."""
     dist = distributed.init_distributed()  # under torchrun: one process per GPU (or CPU slot); rank 0 reports
     runtime.set_threads(cfg.train.threads)
     device = runtime.select_device(cfg.train.device)
@@ -54,6 +65,8 @@ def train(name: str, argv, description: str) -> int:
                        enabled=dist.is_main) as progress:
         # 2. data: tokenised splits, vocabulary and label ids from the training split
         data = loading.load_data(cfg.data, seed=cfg.train.seed, progress=progress.on_data)
+        if note := datasets.cache_note(data):
+            progress.log(note)
         if cfg.data.embeddings:
             progress.log(f"reading embeddings {cfg.data.embeddings}")
         embeddings = loading.load_embeddings(cfg, data)  # GloVe words + label names, if --embeddings
@@ -83,11 +96,25 @@ def train(name: str, argv, description: str) -> int:
         test, prediction = engine.evaluate(model, data, "test", cfg.train, device=device,
                                            label_order=model.label_order, callbacks=progress)
 
-    # 7. save: metrics.json (every epoch + "test") and predictions.tsv
+        # 7. beyond the paper: the set size re-decided by one threshold tau chosen on dev (score >= tau)
+        calibrated = None
+        if dist.is_main:
+            progress.log("calibrating the set size: a threshold on the label scores, chosen on the dev split")
+            calibrated = calibration.calibrate(model, data, cfg.train, device=device)
+
+    # 8. save: metrics.json (every epoch, "test" and "calibrated") and predictions.tsv
     if dist.is_main:
-        rundir.write_metrics(out, result.history, result.best, test, rundir.summary(model, result))
+        rundir.write_metrics(out, result.history, result.best, test,
+                             {**rundir.summary(model, result), "calibrated": calibrated})
         rundir.write_predictions(out, data.test, prediction, data.label_names)
     console.print(render_table(test, title=f"{name} on {cfg.data.name}: test (best epoch {result.best['epoch']})"))
+    if calibrated is not None:
+        tau = calibrated["tau"]
+        rule = "decoded sets kept (no threshold did better on dev)" if tau is None else f"score >= {tau:g}"
+        console.print(f"test micro-P/R/F1 decoded {100 * test['micro_precision']:.2f} / "
+                      f"{100 * test['micro_recall']:.2f} / {100 * test['micro_f1']:.2f}; calibrated ({rule}) "
+                      f"{100 * calibrated['test']['micro_precision']:.2f} / "
+                      f"{100 * calibrated['test']['micro_recall']:.2f} / {100 * calibrated['test']['micro_f1']:.2f}")
     console.print(f"training time {result.train_time_s:.1f}s; run directory {out}")
     return 0
 

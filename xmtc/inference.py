@@ -2,12 +2,16 @@
 
 :func:`load_run` reads ``best.pt`` (else ``checkpoint.pt``) with
 ``torch.load(weights_only=True)`` and rebuilds the model, its vocabulary and
-tokeniser; :func:`predict_texts` labels raw texts with it.
+tokeniser, and the calibrated threshold ``τ`` from ``metrics.json`` where the run
+stored one (:mod:`xmtc.calibration`); :func:`predict_texts` labels raw texts
+with it: the decoded set (the paper's rule), the set ``score ≥ τ``
+(``calibrated=True``) or the ``top_k`` best-scoring labels.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +34,8 @@ class Run:
     tokenizer: str
     max_src_len: int
     device: torch.device
+    #: ``metrics.json``'s ``calibrated`` entry (``{"rule", "tau", "valid", "test"}``), ``None`` if absent
+    calibrated: dict | None = field(default=None)
 
 
 def load_run(run_dir, *, device: str = "auto", model_type: str | None = None) -> Run:
@@ -46,18 +52,40 @@ def load_run(run_dir, *, device: str = "auto", model_type: str | None = None) ->
     dev = select_device(device)
     model = model_from_checkpoint(state).to(dev).eval()
     return Run(model, state["config"], list(state["label_names"]), Vocab(state["vocab"]), state["tokenizer"],
-               int(state["max_src_len"]), dev)
+               int(state["max_src_len"]), dev, _calibrated(run_dir))
+
+
+def _calibrated(run_dir: Path) -> dict | None:
+    """The ``calibrated`` entry of the run's ``metrics.json`` (``None``: no file, or written before it existed)."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8")).get("calibrated")
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise checkpoint.CheckpointError(f"{path} is not valid JSON ({e})") from None
+    return entry if isinstance(entry, dict) and "tau" in entry else None
 
 
 @torch.no_grad()
-def predict_texts(run: Run, texts: list[str], *, batch_size: int = 64,
-                  top_k: int | None = None) -> list[list[tuple[str, float]]]:
+def predict_texts(run: Run, texts: list[str], *, batch_size: int = 64, top_k: int | None = None,
+                  calibrated: bool = False) -> list[list[tuple[str, float]]]:
     """Label raw texts with a loaded run.
 
     Returns, per text, the predicted labels as ``(name, score)`` pairs, best
     first (``score``: the label's highest probability over decoding steps).
-    With ``top_k``, the ``top_k`` best-scoring labels instead of the decoded set.
+    With ``top_k``, the ``top_k`` best-scoring labels instead of the decoded set;
+    with ``calibrated``, every label whose score reaches the run's dev-chosen ``τ``
+    (the decoded set where the run kept it, ``τ = None``).
     """
+    tau = None
+    if calibrated:
+        if top_k is not None:
+            raise ValueError("choose one of top_k and calibrated")
+        if run.calibrated is None:
+            raise ValueError("this run stores no calibrated threshold (its metrics.json has no 'calibrated' "
+                             "entry: trained before calibration existed, or not finished)")
+        tau = run.calibrated["tau"]
     from .batching import collate
     from .text import TOKENIZERS
 
@@ -71,6 +99,8 @@ def predict_texts(run: Run, texts: list[str], *, batch_size: int = 64,
         pred = run.model.predict(batch, top_k=top_k)
         scores = pred.scores.float().cpu()
         for b, labels in enumerate(pred.labels):
+            if tau is not None:
+                labels = torch.nonzero(scores[b] >= tau).flatten().tolist()
             ranked = sorted(labels, key=lambda k: -float(scores[b, k]))
             out.append([(run.label_names[k], float(scores[b, k])) for k in ranked])
     return out
