@@ -126,15 +126,9 @@ def threshold_curve(scores, gold: Sequence[Iterable[int]], taus: Sequence[float]
 
 def decoded_micro_f1(decoded: Sequence[Iterable[int]], gold: Sequence[Iterable[int]]) -> float:
     r"""Micro-F1 of label sets, :math:`2\sum|P_d \cap G_d| / (\sum|P_d| + \sum|G_d|)`."""
-    if len(decoded) != len(gold):
-        raise ValueError(f"decoded has {len(decoded)} documents, gold {len(gold)}")
-    tp = n_pred = n_gold = 0
-    for p, g in zip(decoded, gold):
-        p, g = set(p), set(g)
-        tp += len(p & g)
-        n_pred += len(p)
-        n_gold += len(g)
-    return 2 * tp / max(n_pred + n_gold, 1)
+    from .significance import document_counts, micro_f1_from_counts
+
+    return float(micro_f1_from_counts(document_counts(decoded, gold)))
 
 
 def choose_threshold(scores, gold: Sequence[Iterable[int]], decoded: Sequence[Iterable[int]] | None = None,

@@ -180,10 +180,14 @@ def read_predictions(path: str | Path) -> list[tuple[str, set[str], set[str]]]:
 
 
 def document_counts(rows: list[tuple[str, set[str], set[str]]]):
-    """``(D, 3)`` TP, FP, FN per document of :func:`read_predictions`' rows."""
-    import numpy as np
+    """``(D, 3)`` TP, FP, FN per document of :func:`read_predictions`' rows
+    (:func:`evaluation.significance.document_counts` on the label names numbered in order of appearance)."""
+    from evaluation.significance import document_counts as counts
 
-    return np.array([(len(p & g), len(p - g), len(g - p)) for _, g, p in rows], dtype=np.int64).reshape(-1, 3)
+    ids: dict[str, int] = {}
+    number = (lambda names: {ids.setdefault(n, len(ids)) for n in names})
+    gold = [number(g) for _, g, _ in rows]
+    return counts([number(p) for _, _, p in rows], gold)
 
 
 def record(run_path: str | Path, results_dir: str | Path, dataset: str, name: str) -> Path:
