@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-#: Token ids of ``<pad>`` and ``<unk>`` (the same as ``xmtc.text.PAD`` / ``xmtc.text.UNK``;
+#: Token ids of ``<pad>`` and ``<unk>`` (the same as ``xmtc.data.text.PAD`` / ``xmtc.data.text.UNK``;
 #: ``baselines`` may not import ``xmtc``, a test checks they agree).
 PAD_ID, UNK_ID = 0, 1
 #: Version of the ``.npz`` layout written by :meth:`LinearOneVsRest.save`.

@@ -34,7 +34,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xmtc import checkpoint, loading, registry
+from xmtc.train import checkpoint
+
+from xmtc.data import loading
+
+from xmtc import registry
 from xmtc.config import RunConfig
 
 TAUS = np.round(np.arange(0.0, 0.951, 0.025), 3)
@@ -43,7 +47,7 @@ TAUS = np.round(np.arange(0.0, 0.951, 0.025), 3)
 def predict_split(model, dataset, split: str, cfg: RunConfig):
     """``decoded (N, L) bool``, ``scores (N, L) float32``, ``gold (N, L) bool`` in the split's order, and
     the number of gold labels: ``L`` is the model's output labels (those of the training split); gold
-    labels beyond them stay in the count, as misses, as in ``xmtc.engine.evaluate``."""
+    labels beyond them stay in the count, as misses, as in ``xmtc.train.engine.evaluate``."""
     sp = getattr(dataset, split)
     L = model.config.n_labels
     decoded = np.zeros((len(sp), L), dtype=bool)

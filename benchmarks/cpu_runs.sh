@@ -12,7 +12,7 @@
 # <RUNS>/<dataset>/<run> and logs to <RUNS>/<dataset>/<run>.log; before this script took
 # several datasets it was RUNS=~/runs/eurlex57k: pass its parent now), DATA (default ../shared/data),
 # PYTHON (python3), LANE_A / LANE_B (the two queues: entries <dataset>/<run>, or a bare <run> of
-# eurlex57k; run names as in xmtc/results.py; an empty LANE_A="" runs nothing in that lane).
+# eurlex57k; run names as in xmtc/reporting/results.py; an empty LANE_A="" runs nothing in that lane).
 set -u
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-$HOME/runs}
@@ -31,9 +31,9 @@ run_one() {
   local dir="$RUNS/$dataset/$name"
   mkdir -p "$RUNS/$dataset"
   if finished "$dir"; then echo "$(date +%T) $dataset/$name: finished earlier"; else
-    # the command of the README table (xmtc/results.py), with this machine's data and run directories
+    # the command of the README table (xmtc/reporting/results.py), with this machine's data and run directories
     local cmd
-    if ! cmd=$("$PY" -c 'import sys; from xmtc.results import command; print(command(sys.argv[1], "cpu", sys.argv[2], sys.argv[3]))' \
+    if ! cmd=$("$PY" -c 'import sys; from xmtc.reporting.results import command; print(command(sys.argv[1], "cpu", sys.argv[2], sys.argv[3]))' \
           "$dataset" "$name" "$DATA" 2>&1); then
       echo "$(date +%T) $dataset/$name: skipped, no command for it: ${cmd##*$'\n'}"; return
     fi

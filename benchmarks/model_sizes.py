@@ -6,7 +6,7 @@ kernels 3/7/15/30 for OTSeq2Set only, no bottleneck. Two settings:
 
 * ``EURLEX57K``: our real benchmark. Input vocabulary = min(500,000, words in
   the training split) = 75,145 word types + ``<pad>``, ``<unk>`` = 75,147, as
-  ``xmtc.text.word_tokenize`` (lower-cased ``\\w+``) gives on title, header,
+  ``xmtc.data.text.word_tokenize`` (lower-cased ``\\w+``) gives on title, header,
   recitals and main body of the 45,000 training documents (171,876 types if
   the attachments were included); 4,108 training labels; N = 26 (max labels
   per training document). Override with ``--vocab`` / ``--labels``.

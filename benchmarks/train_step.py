@@ -1,7 +1,7 @@
 """Benchmark: one training step of Seq2Seq vs OTSeq2Set at the paper's preset shapes.
 
 Times forward + loss + backward + gradient clipping (norm 8) + Adam step, as
-``xmtc.engine.train_one_epoch`` does it, of the Seq2Seq baseline (teacher
+``xmtc.train.engine.train_one_epoch`` does it, of the Seq2Seq baseline (teacher
 forcing over ``n_max + 1`` steps, no LightConv) and OTSeq2Set (student forcing
 over ``N`` steps, LightConv unless the preset drops it, set loss of Eq. 17) on
 identical synthetic batches of the shapes of the paper's presets (DESIGN.md
@@ -185,7 +185,7 @@ class RssPeak:
 
 # -- one model -----------------------------------------------------------------------
 def train_step(model, batch, optimizer, device, amp: bool):
-    """Forward + loss + backward + clip + Adam step, as ``xmtc.engine.train_one_epoch``."""
+    """Forward + loss + backward + clip + Adam step, as ``xmtc.train.engine.train_one_epoch``."""
     ctx = torch.autocast("cuda", dtype=torch.bfloat16) if (amp and device.type == "cuda") else contextlib.nullcontext()
     with ctx:
         terms = model.compute_loss(batch)

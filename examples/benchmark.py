@@ -4,7 +4,7 @@
     python examples/benchmark.py --data eurlex57k --embeddings glove.6B.300d.txt
 
 Trains and tests, with the same preset (paper Table 2 or ours) and seed, the
-paper's eight variants (``xmtc/ablation.py``): Seq2Seq, MLC2Seq, SGM,
+paper's eight variants (``xmtc/config/ablation.py``): Seq2Seq, MLC2Seq, SGM,
 Seq2Seq+LC, BM, BM+LC, BM+OT and BM+OT+LC (= OTSeq2Set),
 and prints the layout of the paper's Tables 3, 6 and 7: precision, recall,
 micro-F1, macro-F1, weighted F1, example F1 (plus P@1), training time and
@@ -30,10 +30,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from xmtc import cli, engine
-from xmtc.ablation import BY_NAME
+from xmtc.config import cli
+
+from xmtc.train import engine
+from xmtc.config.ablation import BY_NAME
 from xmtc.config import ConfigError
-from xmtc.progress import config_table, make_progress, results_table
+from xmtc.reporting.progress import config_table, make_progress, results_table
 
 COLUMNS = [
     ("model", "model", ""),
@@ -74,7 +76,7 @@ def markdown(rows: list[dict], title: str) -> str:
 
 def _check_data_dir(cfg) -> None:
     """The data directory (``--data-dir``, else ``$XMTC_DATA``, else ``./data``) exists, unless no files are read."""
-    from xmtc.datasets import resolve_data_dir
+    from xmtc.data.datasets import resolve_data_dir
 
     root = resolve_data_dir(cfg.data.data_dir)
     if cfg.data.name != "synthetic" and not root.is_dir():

@@ -20,8 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from xmtc import cli, datasets
-from xmtc.datasets.stats import TABLE1_FIELDS
+from xmtc.config import cli
+
+from xmtc.data import datasets
+from xmtc.data.datasets.stats import TABLE1_FIELDS
 
 
 def _main(argv) -> int:
@@ -30,7 +32,7 @@ def _main(argv) -> int:
     ap.add_argument("--data", nargs="+", default=["synthetic"], choices=datasets.available(), metavar="NAME",
                     help=f"dataset name(s): {', '.join(datasets.available())}")
     ap.add_argument("--data-dir", default=None, help="data directory (default $XMTC_DATA, else ./data)")
-    ap.add_argument("--cache-dir", default=None, help="cache directory (default: see xmtc/datasets/cache.py)")
+    ap.add_argument("--cache-dir", default=None, help="cache directory (default: see xmtc/data/datasets/cache.py)")
     ap.add_argument("--no-cache", action="store_true", help="prepare afresh, do not read or write the cache")
     ap.add_argument("--glove", default=None, help="GloVe file: also report vocabulary / label-name coverage")
     args = ap.parse_args(argv)
@@ -64,7 +66,7 @@ def _main(argv) -> int:
         extra["from cache"].append(str(ds.from_cache))
         extra["validation"].append(st["valid_source"])
         if args.glove:
-            from xmtc.embeddings import dataset_label_embeddings, glove_words_for, input_embeddings, read_glove
+            from xmtc.data.embeddings import dataset_label_embeddings, glove_words_for, input_embeddings, read_glove
 
             g = read_glove(args.glove, words=glove_words_for(ds))
             _, cov_in = input_embeddings(ds.vocab, g)

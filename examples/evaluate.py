@@ -7,7 +7,7 @@
 Reads the run's ``config.json`` (dataset, data options, validation hold-out,
 document limits, seed) and its weights, ``best.pt`` (else ``checkpoint.pt``),
 loads the same data split the run used and scores it with
-``xmtc.engine.evaluate``. The test metrics equal ``metrics.json``'s ``test``;
+``xmtc.train.engine.evaluate``. The test metrics equal ``metrics.json``'s ``test``;
 ``--split valid`` gives the best epoch's validation metrics (``metrics.json``'s
 ``epochs[best - 1]["valid"]``). ``--data-dir`` replaces a data directory that
 moved; a data directory whose dataset is not the one the run was trained on
@@ -27,9 +27,12 @@ from pathlib import Path
 from rich.console import Console
 
 from evaluation import render_table
-from xmtc import cli, datasets, engine, inference, loading, runtime, settings
+from xmtc.config import cli, settings
+from xmtc.data import datasets, loading
+from xmtc.train import engine, runtime
+from xmtc import inference
 from xmtc.config import ConfigError
-from xmtc.progress import make_progress
+from xmtc.reporting.progress import make_progress
 
 WEIGHTS = ("best.pt", "checkpoint.pt")  # in order of preference
 

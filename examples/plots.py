@@ -13,7 +13,7 @@ or into ``--out-dir``. ``dataset`` writes ``<name>_label_counts.png``.
 ``sweep`` writes ``lambda_sweep.png``; a sweep file is JSON: a list of
 ``[λ, run_dir]`` pairs, a ``{"λ": run_dir}`` mapping, or
 ``{"runs": [{"ot_weight": λ, "run_dir": ...}, ...]}`` (see
-``xmtc.plots.read_sweep``).
+``xmtc.reporting.plots.read_sweep``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from xmtc import cli, datasets
+from xmtc.config import cli
+
+from xmtc.data import datasets
 from xmtc.config import ConfigError
 
 
@@ -85,8 +87,7 @@ def _main(argv) -> int:
 
 
 def _draw(args) -> list[Path]:
-    from xmtc import plots
-
+    from xmtc.reporting import plots
     written: list[Path] = []
     if args.command == "run":
         for run in args.run_dirs:

@@ -21,9 +21,9 @@ import argparse
 import json
 import sys
 
-from xmtc import cli, inference
+from xmtc.config import cli
 
-
+from xmtc import inference
 def parser() -> argparse.ArgumentParser:
     p = cli.OneLineParser(prog="predict.py", description=__doc__.splitlines()[0])
     p.add_argument("run_dir", help="run directory written by examples/train_*.py")

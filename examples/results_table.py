@@ -5,7 +5,7 @@
     python examples/results_table.py reuters --record ~/runs/reuters/otseq2set/seed1 --run otseq2set
 
 The runs are ``results/<dataset>/<run>/seed<K>/{config.json,metrics.json,predictions.tsv.gz}``
-(see ``xmtc/results.py``); ``--record`` copies a finished run directory there (the
+(see ``xmtc/reporting/results.py``); ``--record`` copies a finished run directory there (the
 seed read from its config), after checking its predictions against its test micro-F1.
 A missing results directory or file, an unknown dataset, a damaged JSON file
 or a file without the dataset's markers gives one line on stderr and exit
@@ -18,7 +18,9 @@ import json
 import sys
 from pathlib import Path
 
-from xmtc import cli, results
+from xmtc.config import cli
+
+from xmtc.reporting import results
 from xmtc.config import DATASETS, ConfigError
 
 

@@ -36,8 +36,7 @@ from rich.table import Table
 
 from baselines.linear import DOC_CHUNK, LinearConfig, LinearOneVsRest, sets_from_scores, top_k_from_scores
 from evaluation import evaluate, render_table, write_json
-from xmtc import datasets
-
+from xmtc.data import datasets
 MODEL = "linear"
 TOP_K = 5  # ranked labels kept per document for P@k / nDCG@k / PSP@k (k = 1, 3, 5), as the neural runs
 LOG_EVERY_S = 60.0  # progress lines in a log file (not a terminal)

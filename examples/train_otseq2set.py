@@ -31,8 +31,11 @@ import sys
 from rich.console import Console
 
 from evaluation import render_table
-from xmtc import calibration, cli, datasets, distributed, engine, loading, registry, rundir, runtime
-from xmtc.progress import config_table, make_progress
+from xmtc import calibration, registry
+from xmtc.config import cli
+from xmtc.data import datasets, loading
+from xmtc.train import distributed, engine, rundir, runtime
+from xmtc.reporting.progress import config_table, make_progress
 
 MODEL = "otseq2set"
 
@@ -44,7 +47,7 @@ def train(name: str, argv, description: str) -> int:
     cfg = cli.config_from_args(args, name)
     # the run directory; removed again if this run created it and fails or is interrupted before
     # its first checkpoint. Ctrl-C / SIGTERM while training: the engine finishes the batch, saves
-    # checkpoint.pt and raises xmtc.stopping.Interrupted; cli.run_main prints what was saved and
+    # checkpoint.pt and raises xmtc.train.stopping.Interrupted; cli.run_main prints what was saved and
     # the command that continues, and exits 130 / 143
     with cli.run_directory(cfg, resume=args.resume, overwrite=args.overwrite) as out:
         return _train(name, args, cfg, out)

@@ -41,8 +41,8 @@ from models.otseq2set import OTSeq2Set, OTSeq2SetConfig
 from models.specials import BOS, EMPTY, EOS, N_SPECIAL
 from baselines.seq2seq import sequence_targets
 from evaluation import evaluate
-from xmtc import datasets
-from xmtc.batching import SplitDataset, collate
+from xmtc.data import datasets
+from xmtc.data.batching import SplitDataset, collate
 
 torch.manual_seed(0)
 torch.set_num_threads(1)  # tiny tensors: one thread is fastest (and immune to a busy machine)
@@ -69,9 +69,9 @@ def table(header, rows):
 # a *sequence-to-set* model generates the set itself, one label per decoding
 # step, so the number of labels is the model's own decision.
 #
-# Data: `xmtc/datasets/__init__.py::load` returns splits of documents with
+# Data: `xmtc/data/datasets/__init__.py::load` returns splits of documents with
 # their gold label sets. The `synthetic` dataset (planted label words, label
-# clusters that co-occur, a long tail, `xmtc/datasets/synthetic.py::build`) is
+# clusters that co-occur, a long tail, `xmtc/data/datasets/synthetic.py::build`) is
 # generated in a second, so we use it here. A label set is scored as a set:
 # micro-F1 over all (document, label) pairs is the paper's main metric
 # (Section 3.2), computed by `evaluation/core.py::evaluate`.
@@ -413,7 +413,7 @@ table(["dataset", "V", "b", "full W_o (Eq. 9)", "bottleneck (Eq. 10)", "smaller 
 # `models/otseq2set.py::OTSeq2Set.compute_loss` is the whole training
 # objective of a batch: student-forced decoding for N steps, matching,
 # semantic OT, Eq. 17. A tiny model overfits one batch of the synthetic data
-# in a few Adam steps; the engine (`xmtc/engine.py::fit`) adds the paper's
+# in a few Adam steps; the engine (`xmtc/train/engine.py::fit`) adds the paper's
 # recipe (cosine annealing, gradient clipping at 8, validation each epoch) and
 # `examples/train_otseq2set.py` runs it on a real dataset. Its run directory
 # can be drawn with `python examples/plots.py run RUN_DIR` (training curves,

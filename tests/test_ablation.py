@@ -1,4 +1,4 @@
-"""xmtc/ablation.py: each variant's flags and its ``apply`` give the same model, whatever the preset.
+"""xmtc/config/ablation.py: each variant's flags and its ``apply`` give the same model, whatever the preset.
 
 The README's commands use :meth:`Variant.flags` and ``examples/benchmark.py``
 uses :meth:`Variant.apply`; both are checked against what the variant says it
@@ -13,10 +13,10 @@ from __future__ import annotations
 import pytest
 
 from models.lightconv import LightConv
-from xmtc import cli
-from xmtc.ablation import BY_NAME, BY_RUN, VARIANTS, Variant
+from xmtc.config import cli
+from xmtc.config.ablation import BY_NAME, BY_RUN, VARIANTS, Variant
 from xmtc.config import MODEL_NAMES, ConfigError, preset
-from xmtc.datasets import load
+from xmtc.data.datasets import load
 from xmtc.registry import build_model, model_config
 
 
@@ -103,8 +103,7 @@ def test_the_benchmark_refuses_before_training(tmp_path, capsys, load_script):
 
 
 def test_run_names_are_unique_and_the_results_tables_use_them():
-    from xmtc import results
-
+    from xmtc.reporting import results
     assert len(BY_RUN) == len(BY_NAME) == len(VARIANTS)
     # the paper's variants first, in its order; then the studies and the linear reference
     assert list(results.RUNS)[: len(VARIANTS)] == [v.run for v in VARIANTS]

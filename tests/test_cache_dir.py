@@ -3,7 +3,7 @@
 Default: ``$XMTC_CACHE``, else ``$XDG_CACHE_HOME/xmtc``, else ``~/.cache/xmtc``;
 an explicit ``cache_dir=`` wins. Loading leaves a writable data directory
 byte-for-byte unchanged, the library prints nothing (the "cache written" line is
-:func:`xmtc.datasets.cache_note`'s, for scripts), and a cache directory that
+:func:`xmtc.data.datasets.cache_note`'s, for scripts), and a cache directory that
 cannot be written degrades to the dataset in memory with a warning.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from xmtc import datasets
-from xmtc.datasets.cache import default_cache_dir
+from xmtc.data import datasets
+from xmtc.data.datasets.cache import default_cache_dir
 
 
 def write_axml(root: Path) -> Path:

@@ -10,7 +10,9 @@ import torch
 
 from evaluation import evaluate
 from evaluation.calibration import PROBABILITY_GRID
-from xmtc import checkpoint, loading, registry
+from xmtc.train import checkpoint
+from xmtc.data import loading
+from xmtc import registry
 from xmtc.config import RunConfig
 
 SYNTH = ["--data", "synthetic", "--fast", "--epochs", "2", "--max-train-docs", "300", "--max-valid-docs", "80",

@@ -6,7 +6,7 @@ reachable by ``--set`` and (but ``data.name``, ``data.options``) by a named flag
 that maps to it, a field added to a dataclass included; bad keys and values
 give one line naming the flag or key and exit 2; a saved ``config.json``
 re-run gives the same config, and flags given with it override it;
-:class:`xmtc.progress.LogProgress` writes its lines at the interval with the
+:class:`xmtc.reporting.progress.LogProgress` writes its lines at the interval with the
 promised fields (fake clock).
 """
 
@@ -23,10 +23,12 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from xmtc import cli, rundir, settings
+from xmtc.config import cli, settings
+
+from xmtc.train import rundir
 from xmtc.config import LIMITS, SECTIONS, ConfigError, NetConfig, check_limit, preset
-from xmtc.loading import embeddings_path
-from xmtc.progress import LogProgress, RichProgress, make_progress
+from xmtc.data.loading import embeddings_path
+from xmtc.reporting.progress import LogProgress, RichProgress, make_progress
 
 
 def parse(argv, model="otseq2set"):

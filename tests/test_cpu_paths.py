@@ -224,8 +224,9 @@ def test_otseq2set_with_compiled_attention_equals_the_reference(compiler_works):
 
 @pytest.mark.parametrize("model", ["otseq2set", "sgm"])
 def test_train_compile_selects_the_compiled_attention(model):
-    from xmtc import cli, loading, registry
-
+    from xmtc.config import cli
+    from xmtc.data import loading
+    from xmtc import registry
     for argv, expected in ((["--compile"], True), ([], False)):
         cfg = cli.config_from_args(cli.train_parser(model, "test").parse_args(["--data", "synthetic", "--fast", *argv]),
                                    model)

@@ -9,8 +9,8 @@ import warnings
 
 import pytest
 
-from xmtc import datasets
-from xmtc.datasets import DataError
+from xmtc.data import datasets
+from xmtc.data.datasets import DataError
 
 
 # ----------------------------------------------------------------- AttentionXML layout
@@ -213,7 +213,7 @@ def test_reuters_tiny_modapte_from_folder(tmp_path):
 def test_reuters_download_offline_and_checksum(tmp_path, monkeypatch):
     import urllib.request
 
-    from xmtc.datasets import reuters
+    from xmtc.data.datasets import reuters
 
     def offline(*a, **k):
         raise OSError("network unreachable")

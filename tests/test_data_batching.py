@@ -1,12 +1,12 @@
-"""Batching (xmtc/batching.py): collate shapes and masks, label orders, sampler."""
+"""Batching (xmtc/data/batching.py): collate shapes and masks, label orders, sampler."""
 
 import numpy as np
 import pytest
 import torch
 
-from xmtc import datasets
-from xmtc.batching import Batch, BucketBatchSampler, SplitDataset, collate, make_loader
-from xmtc.datasets.base import RawSplit, XMTCDataset, prepare
+from xmtc.data import datasets
+from xmtc.data.batching import Batch, BucketBatchSampler, SplitDataset, collate, make_loader
+from xmtc.data.datasets.base import RawSplit, XMTCDataset, prepare
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The on-disk cache of prepared datasets (xmtc/datasets/cache.py)."""
+"""The on-disk cache of prepared datasets (xmtc/data/datasets/cache.py)."""
 
 import os
 import time
@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from xmtc import datasets
-from xmtc.datasets.cache import default_cache_dir
+from xmtc.data import datasets
+from xmtc.data.datasets.cache import default_cache_dir
 
 
 def write_axml(root):

@@ -1,12 +1,12 @@
-"""GloVe reading and the embedding matrices (xmtc/embeddings.py)."""
+"""GloVe reading and the embedding matrices (xmtc/data/embeddings.py)."""
 
 import gzip
 
 import numpy as np
 import pytest
 
-from xmtc.datasets import DataError
-from xmtc.embeddings import (
+from xmtc.data.datasets import DataError
+from xmtc.data.embeddings import (
     GloVe,
     dataset_label_embeddings,
     input_embeddings,
@@ -15,7 +15,7 @@ from xmtc.embeddings import (
     random_label_embeddings,
     read_glove,
 )
-from xmtc.text import Vocab
+from xmtc.data.text import Vocab
 
 ROWS = [
     "the 0.1 0.2 0.3",

@@ -7,8 +7,8 @@ cache directory; the cached reload must not prepare it again, and is compared.
 import numpy as np
 import pytest
 
-from xmtc import datasets
-from xmtc.text import UNK, word_tokenize
+from xmtc.data import datasets
+from xmtc.data.text import UNK, word_tokenize
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,7 @@ def eurlex57k(data_dir, cache_dir):
 
 def test_reuters_modapte_numbers(reuters):
     st = reuters.stats()
-    # 7,770 from this archive (not the 7,769 many papers quote; see xmtc/datasets/reuters.py)
+    # 7,770 from this archive (not the 7,769 many papers quote; see xmtc/data/datasets/reuters.py)
     assert (st["n_train"], st["n_test"], st["n_labels"]) == (7770, 3019, 90)
     assert st["n_labels_total"] == 90
     assert reuters.meta["modapte_documents"] == {"TRAIN": 9603, "TEST": 3299}
@@ -75,7 +75,7 @@ def test_eurlex57k_numbers(eurlex57k):
 
 
 def test_eurlex57k_cache_hit_equal_and_nothing_rebuilt(eurlex57k, data_dir, cache_dir, monkeypatch):
-    import xmtc.datasets.eurlex57k as source
+    import xmtc.data.datasets.eurlex57k as source
 
     def no_rebuild(*args, **kwargs):
         raise AssertionError("the archive was prepared again instead of read from the cache")

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xmtc import datasets
-from xmtc.text import UNK
+from xmtc.data import datasets
+from xmtc.data.text import UNK
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_unknown_name_and_option():
 
 
 def test_data_dir_resolution(monkeypatch, tmp_path):
-    from xmtc.datasets import resolve_data_dir
+    from xmtc.data.datasets import resolve_data_dir
 
     monkeypatch.setenv("XMTC_DATA", str(tmp_path))
     assert resolve_data_dir() == tmp_path

@@ -1,9 +1,9 @@
-"""Tokenisers and the vocabulary (xmtc/text.py)."""
+"""Tokenisers and the vocabulary (xmtc/data/text.py)."""
 
 import numpy as np
 import pytest
 
-from xmtc.text import PAD, UNK, Vocab, whitespace_tokenize, word_tokenize
+from xmtc.data.text import PAD, UNK, Vocab, whitespace_tokenize, word_tokenize
 
 
 def test_word_tokenize_lowercases_and_splits_punctuation():

@@ -27,8 +27,12 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from xmtc import checkpoint, engine, loading, registry, runtime
-from xmtc.batching import SplitDataset, collate
+from xmtc.train import checkpoint, engine, runtime
+
+from xmtc.data import loading
+
+from xmtc import registry
+from xmtc.data.batching import SplitDataset, collate
 from xmtc.config import compose
 
 # a collective that a rank never joins fails after this long instead of hanging the suite

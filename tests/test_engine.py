@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from xmtc import checkpoint, cli, distributed, engine, loading, registry, runtime
+from xmtc.train import checkpoint, distributed, engine, runtime
+
+from xmtc.config import cli
+
+from xmtc.data import loading
+
+from xmtc import registry
 from xmtc.config import FAST, PRESETS, ConfigError, RunConfig, compose, preset
 
 
@@ -194,7 +200,7 @@ def test_predict_returns_split_order(tiny_data):
     loader = loading.make_loader(tiny_data, "test", cfg.train)  # length-sorted batches
     pred = engine.predict(model, loader, device=torch.device("cpu"), n_docs=len(tiny_data.test), top_k=3)
     assert pred.top_ids.shape == (len(tiny_data.test), 3)
-    from xmtc.batching import SplitDataset, collate
+    from xmtc.data.batching import SplitDataset, collate
 
     ds = SplitDataset(tiny_data.test, tiny_data.n_labels, None, tiny_data.max_src_len)
     for i in (0, 7, len(ds) - 1):  # one document at a time, no padding
@@ -329,7 +335,7 @@ def test_resume_after_a_stop_between_checkpoint_and_best_file(tiny_data, tmp_pat
 
 
 def test_a_checkpoint_older_than_a_setting_resumes_with_its_default():
-    from xmtc.run_state import check_resumable
+    from xmtc.train.run_state import check_resumable
 
     cfg = preset("synthetic", fast=True)
     old = cfg.to_dict()

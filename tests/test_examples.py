@@ -23,8 +23,9 @@ import pytest
 import torch
 
 from evaluation import evaluate
-from xmtc import checkpoint, inference
-from xmtc.progress import RichProgress
+from xmtc.train import checkpoint
+from xmtc import inference
+from xmtc.reporting.progress import RichProgress
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -286,7 +287,7 @@ def test_predict_entry_point_and_function(scripts, tmp_path, capsys):
     run = inference.load_run(out, device="cpu")
     rows = gold_of(out)
     # a training document's own text gets the labels the run directory predicted for it
-    from xmtc.datasets import load
+    from xmtc.data.datasets import load
 
     ds = load("synthetic", n_docs=600, n_labels=20)
     texts = [ds.test.text(i) for i in range(5)]

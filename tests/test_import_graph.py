@@ -88,7 +88,7 @@ def test_cycle_finder_finds_a_cycle_and_accepts_a_tree():
 
 def test_import_graph_sees_relative_and_type_checking_imports():
     graph = import_graph()
-    assert "xmtc.checkpoint" in graph["xmtc.engine"]  # ``from . import checkpoint``
+    assert "xmtc.train.checkpoint" in graph["xmtc.train.engine"]  # ``from . import checkpoint``
     assert "losses.ipot" in graph["losses.set_loss"]  # ``from .ipot import ...``
     assert {"losses.ipot", "losses.set_loss"} <= graph["losses"]  # the package's __init__
 

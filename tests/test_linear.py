@@ -91,7 +91,7 @@ def fitted(tokens, labels, n_features, n_labels, **cfg):
 
 # --------------------------------------------------------------------------- pieces
 def test_special_ids_are_the_toolkits():
-    from xmtc.text import PAD, UNK
+    from xmtc.data.text import PAD, UNK
 
     assert (PAD_ID, UNK_ID) == (PAD, UNK)
 
@@ -153,8 +153,7 @@ def test_matches_sklearn_pipeline_on_token_ids():
 
 def test_matches_sklearn_pipeline_on_synthetic_dataset_text():
     """Raw text through CountVectorizer vs the toolkit's token ids (``<unk>`` = words unseen in training)."""
-    from xmtc import datasets
-
+    from xmtc.data import datasets
     ds = datasets.load("synthetic", cache=False, n_docs=400, n_labels=12, n_noise_words=150, seed=5)
     tr, te = ds.train.subset(np.arange(60)), ds.test  # many vocabulary words unseen in these 60 documents
     model = LinearOneVsRest(len(ds.vocab), len(ds.label_names)).fit([tr.tokens(i) for i in range(len(tr))],
@@ -295,8 +294,7 @@ def test_script_run_directory(script, tmp_path):
     assert evaluate(pred, gold, len(names))["micro_f1"] == pytest.approx(metrics["test"]["micro_f1"], abs=1e-12)
     assert metrics["test"]["micro_f1"] > 0.5  # planted labels are learnable
     # the saved model reproduces the predictions
-    from xmtc import datasets
-
+    from xmtc.data import datasets
     ds = datasets.load("synthetic")
     model = LinearOneVsRest.load(out / "model.npz")
     again = model.predict([ds.test.tokens(i) for i in range(120)])

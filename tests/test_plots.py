@@ -1,4 +1,4 @@
-"""xmtc.plots and examples/plots.py: every figure is a valid, non-empty PNG.
+"""xmtc.reporting.plots and examples/plots.py: every figure is a valid, non-empty PNG.
 
 Inputs are real: a small run directory trained by the engine on the
 ``synthetic`` dataset (config.json, metrics.json, predictions.tsv), the
@@ -50,8 +50,8 @@ def assert_png(path: Path, min_size: int = (300, 200)) -> None:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A finished run directory: 2 epochs of a tiny OTSeq2Set on synthetic data (seconds on a CPU)."""
-    from xmtc import config, engine
-
+    from xmtc import config
+    from xmtc.train import engine
     out = tmp_path_factory.mktemp("runs") / "otseq2set-synthetic-tiny"
     cfg = config.compose("synthetic", fast=True, overrides={
         "data": {"max_src_len": 30, "options": {"n_docs": 120, "n_labels": 8}},
@@ -85,7 +85,7 @@ def sweep_dirs(run_dir, tmp_path_factory) -> list[tuple[float, Path]]:
 
 def test_run_directory_layout(run_dir):
     """What the plots read: per-epoch loss terms and validation metrics, test metrics, predictions."""
-    from xmtc.plots import read_metrics, read_predictions
+    from xmtc.reporting.plots import read_metrics, read_predictions
 
     m = read_metrics(run_dir)
     assert [r["epoch"] for r in m["epochs"]] == [1, 2]
@@ -98,7 +98,7 @@ def test_run_directory_layout(run_dir):
 # --------------------------------------------------------------------------- the four figures
 @needs_mpl
 def test_training_curves(run_dir, tmp_path):
-    from xmtc.plots import plot_training_curves
+    from xmtc.reporting.plots import plot_training_curves
 
     fig = plot_training_curves(run_dir, tmp_path / "curves.png")
     assert_png(tmp_path / "curves.png")
@@ -112,7 +112,7 @@ def test_training_curves(run_dir, tmp_path):
 @needs_mpl
 def test_training_curves_of_an_unfinished_run(run_dir, tmp_path):
     """A run still training has epochs but no ``test`` entry yet: still plotted."""
-    from xmtc.plots import plot_training_curves, read_metrics
+    from xmtc.reporting.plots import plot_training_curves, read_metrics
 
     m = read_metrics(run_dir)
     m.pop("test")
@@ -123,7 +123,7 @@ def test_training_curves_of_an_unfinished_run(run_dir, tmp_path):
 
 @needs_mpl
 def test_count_histogram_from_run_and_from_sets(run_dir, tmp_path):
-    from xmtc.plots import plot_count_histogram
+    from xmtc.reporting.plots import plot_count_histogram
 
     plot_count_histogram(run=run_dir, out=tmp_path / "from_run.png")
     assert_png(tmp_path / "from_run.png")
@@ -135,8 +135,8 @@ def test_count_histogram_from_run_and_from_sets(run_dir, tmp_path):
 
 @needs_mpl
 def test_label_count_distribution_synthetic(tmp_path):
-    from xmtc import datasets
-    from xmtc.plots import plot_label_count_distribution
+    from xmtc.data import datasets
+    from xmtc.reporting.plots import plot_label_count_distribution
 
     ds = datasets.load("synthetic", n_docs=200, cache=False)
     fig = plot_label_count_distribution(ds, tmp_path / "synthetic.png")
@@ -150,8 +150,8 @@ def test_label_count_distribution_synthetic(tmp_path):
 @needs_mpl
 def test_label_count_distribution_reuters(data_dir, tmp_path):
     """Reuters ModApte: 1.23 labels per document, most documents below the mean."""
-    from xmtc import datasets
-    from xmtc.plots import plot_label_count_distribution
+    from xmtc.data import datasets
+    from xmtc.reporting.plots import plot_label_count_distribution
 
     if not (data_dir / "reuters21578.tar.gz").is_file():
         pytest.skip(f"reuters21578.tar.gz not in {data_dir}")
@@ -164,7 +164,7 @@ def test_label_count_distribution_reuters(data_dir, tmp_path):
 
 @needs_mpl
 def test_label_count_distribution_accepts_counts_and_sets(tmp_path):
-    from xmtc.plots import plot_label_count_distribution
+    from xmtc.reporting.plots import plot_label_count_distribution
 
     plot_label_count_distribution([1, 1, 2, 3, 8, 40], tmp_path / "counts.png", name="toy")
     assert_png(tmp_path / "counts.png")
@@ -174,7 +174,7 @@ def test_label_count_distribution_accepts_counts_and_sets(tmp_path):
 
 @needs_mpl
 def test_lambda_sweep_from_pairs_and_json(sweep_dirs, tmp_path):
-    from xmtc.plots import plot_lambda_sweep, read_sweep
+    from xmtc.reporting.plots import plot_lambda_sweep, read_sweep
 
     fig = plot_lambda_sweep(sweep_dirs, tmp_path / "pairs.png")
     assert_png(tmp_path / "pairs.png")
@@ -196,7 +196,7 @@ def test_lambda_sweep_from_pairs_and_json(sweep_dirs, tmp_path):
 
 @needs_mpl
 def test_lambda_sweep_averages_repeated_lambdas(sweep_dirs, tmp_path):
-    from xmtc.plots import plot_lambda_sweep
+    from xmtc.reporting.plots import plot_lambda_sweep
 
     pairs = sweep_dirs + [(8.0, sweep_dirs[0][1])]  # a second "seed" at λ = 8 with micro-F1 30
     fig = plot_lambda_sweep(pairs, tmp_path / "seeds.png")
@@ -205,7 +205,7 @@ def test_lambda_sweep_averages_repeated_lambdas(sweep_dirs, tmp_path):
 
 
 def test_bad_inputs_are_reported(tmp_path, run_dir):
-    from xmtc.plots import read_metrics, read_predictions, read_sweep
+    from xmtc.reporting.plots import read_metrics, read_predictions, read_sweep
 
     with pytest.raises(FileNotFoundError, match="metrics.json"):
         read_metrics(tmp_path)
@@ -242,14 +242,14 @@ def test_cli_writes_every_figure(run_dir, sweep_dirs, data_dir, tmp_path, capsys
 
 # --------------------------------------------------------------------------- matplotlib stays optional
 def test_core_never_imports_matplotlib():
-    code = ("import sys, xmtc, xmtc.plots, xmtc.engine, xmtc.datasets, losses, models, baselines, evaluation; "
+    code = ("import sys, xmtc, xmtc.reporting.plots, xmtc.train.engine, xmtc.data.datasets, losses, models, baselines, evaluation; "
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported by the core'")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 
 
 def test_missing_matplotlib_gives_the_install_hint():
     code = ("import sys; sys.modules['matplotlib'] = None; sys.modules['matplotlib.figure'] = None\n"
-            "from xmtc.plots import plot_label_count_distribution\n"
+            "from xmtc.reporting.plots import plot_label_count_distribution\n"
             "try:\n    plot_label_count_distribution([1, 2, 3])\n"
             "except ImportError as e:\n    print(e)\nelse:\n    raise SystemExit('no ImportError')\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, text=True).stdout

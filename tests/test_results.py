@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from xmtc import cli, results
+from xmtc.config import cli
+
+from xmtc.reporting import results
 from xmtc.config import SECTIONS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Mid-epoch checkpoints and exact resume (``xmtc.stopping``, ``xmtc.engine.fit``).
+"""Mid-epoch checkpoints and exact resume (``xmtc.train.stopping``, ``xmtc.train.engine.fit``).
 
 The reference is the same run without interruption (same seed): a run stopped
 by SIGINT / SIGTERM at the first, a middle or the last batch of an epoch, or
@@ -29,9 +29,15 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from xmtc import checkpoint, cli, engine, loading, registry, runtime, stopping
+from xmtc.train import checkpoint, engine, runtime, stopping
+
+from xmtc.config import cli
+
+from xmtc.data import loading
+
+from xmtc import registry
 from xmtc.config import compose
-from xmtc.stopping import Interrupted, SavePoint
+from xmtc.train.stopping import Interrupted, SavePoint
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -310,7 +316,7 @@ def test_skipped_batches_are_the_first_of_the_regenerated_order(data):
     rest = loading.make_loader(data, "train", t, train=True, epoch=1, start=4)
     assert len(rest) == len(full) - 4 and [b.index.tolist() for b in rest] == full[4:]
     # under 2 ranks: a global batch too short for the ranks counts in the global position
-    from xmtc.distributed import ShardedBatchSampler
+    from xmtc.train.distributed import ShardedBatchSampler
 
     base = [[0, 1, 2, 3], [4], [5, 6], [7, 8, 9]]
     rank0 = ShardedBatchSampler(base, 0, 2, drop_short=True)

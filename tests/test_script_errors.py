@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from xmtc import settings
+from xmtc.config import settings
 from xmtc.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

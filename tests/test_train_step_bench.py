@@ -57,9 +57,9 @@ def test_train_step_benchmark_runs_and_writes_json(bench, tmp_path):
 
 
 def test_timed_step_is_the_engine_step_and_timers_change_no_numbers(bench, monkeypatch):
-    """The benchmark's step computes what xmtc.engine.train_one_epoch computes, profiler on or off."""
-    from xmtc.distributed import LossModule
-    from xmtc.engine import train_one_epoch
+    """The benchmark's step computes what xmtc.train.engine.train_one_epoch computes, profiler on or off."""
+    from xmtc.train.distributed import LossModule
+    from xmtc.train.engine import train_one_epoch
 
     monkeypatch.setattr(bench, "GRAD_CLIP", 1e-3)  # small enough that the clipping changes the step
 

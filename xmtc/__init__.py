@@ -1,8 +1,8 @@
 """xmtc: data, configuration and training engine of the OTSeq2Set toolkit.
 
-Light on import (no torch): ``xmtc.datasets`` (registry, readers),
-``xmtc.text`` (tokenisers, Vocab), ``xmtc.embeddings`` (GloVe) and
-``xmtc.batching`` (torch Dataset, collate -> Batch) are imported on use.
+Light on import (no torch): ``xmtc.data.datasets`` (registry, readers),
+``xmtc.data.text`` (tokenisers, Vocab), ``xmtc.data.embeddings`` (GloVe) and
+``xmtc.data.batching`` (torch Dataset, collate -> Batch) are imported on use.
 """
 
 __all__ = ["datasets", "text", "embeddings", "batching"]

@@ -3,7 +3,7 @@
 The rule and its choice are :mod:`evaluation.calibration` (one threshold on
 each label's score, maximising dev micro-F1); this module runs a trained model
 over the dev and test splits, keeping the decoded sets, the top-``k`` scores
-(for the ranking metrics, as :func:`xmtc.engine.evaluate` does) and, sparsely,
+(for the ranking metrics, as :func:`xmtc.train.engine.evaluate` does) and, sparsely,
 every label whose score reaches the grid's smallest threshold. The training
 scripts call :func:`calibrate` with the best weights and store its result in
 ``metrics.json`` under ``calibrated``::
@@ -25,9 +25,9 @@ from torch import nn
 
 from evaluation.calibration import PROBABILITY_GRID, apply_threshold, choose_threshold
 
-from .config import TrainConfig
-from .distributed import unwrap
-from .loading import make_loader
+from xmtc.config import TrainConfig
+from xmtc.train.distributed import unwrap
+from xmtc.data.loading import make_loader
 
 RULE = "score >= tau"
 

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint
-from .registry import model_from_checkpoint
-from .runtime import select_device
+from xmtc.train import checkpoint
+from xmtc.registry import model_from_checkpoint
+from xmtc.train.runtime import select_device
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Run:
     model: nn.Module
     config: dict
     label_names: list[str]
-    vocab: object  # xmtc.text.Vocab
+    vocab: object  # xmtc.data.text.Vocab
     tokenizer: str
     max_src_len: int
     device: torch.device
@@ -40,7 +40,7 @@ class Run:
 
 def load_run(run_dir, *, device: str = "auto", model_type: str | None = None) -> Run:
     """Load ``best.pt`` (else ``checkpoint.pt``) of a run directory for prediction."""
-    from .text import Vocab
+    from xmtc.data.text import Vocab
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -86,8 +86,8 @@ def predict_texts(run: Run, texts: list[str], *, batch_size: int = 64, top_k: in
             raise ValueError("this run stores no calibrated threshold (its metrics.json has no 'calibrated' "
                              "entry: trained before calibration existed, or not finished)")
         tau = run.calibrated["tau"]
-    from .batching import collate
-    from .text import TOKENIZERS
+    from xmtc.data.batching import collate
+    from xmtc.data.text import TOKENIZERS
 
     tokenize = TOKENIZERS[run.tokenizer]
     out: list[list[tuple[str, float]]] = []

@@ -7,10 +7,10 @@ import dataclasses
 import torch
 from torch import nn
 
-from . import checkpoint
-from .config import RunConfig
-from .distributed import unwrap
-from .loading import Embeddings, max_labels
+from xmtc.train import checkpoint
+from xmtc.config import RunConfig
+from xmtc.train.distributed import unwrap
+from xmtc.data.loading import Embeddings, max_labels
 
 
 def model_registry() -> dict:

@@ -1,0 +1,477 @@
+"""Results tables for the docs, generated from committed run records, with seeds and paired tests.
+
+A benchmark's runs are committed as small files, one directory per run and seed,
+``results/<dataset>/<run>/seed<K>/``: ``config.json`` and ``metrics.json`` (what the
+training scripts write) and ``predictions.tsv.gz`` (document id, gold labels,
+predicted labels; :func:`record` copies a finished run directory there after
+checking that the predictions give the run's test micro-F1). Never checkpoints or
+data. :data:`RUNS` names each run's row and model, and :func:`command` gives the
+command that trains it (the paper's variants, :mod:`xmtc.config.ablation`, the studies of
+:data:`STUDIES` and the linear reference), so the table shows, beside every number,
+the exact command; the tests check that each committed ``config.json`` is what that
+command resolves to, and that the docs' tables are this module's output::
+
+    python examples/results_table.py eurlex57k                          # print the markdown
+    python examples/results_table.py eurlex57k --write docs/results.md  # replace the block between its markers
+    python examples/results_table.py reuters --record ~/runs/reuters/otseq2set/seed1 --run otseq2set
+
+Per model the tables give the mean ± standard deviation over seeds
+(:func:`evaluation.significance.seed_summary`); per pair of models the mean
+difference of test micro-F1 and a paired bootstrap over test documents
+(:func:`evaluation.significance.paired_bootstrap`, from the committed predictions
+of every seed).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import shlex
+import shutil
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from xmtc.config.ablation import BY_RUN, VARIANTS
+from xmtc.config import preset
+
+#: Runs beyond the paper's variants: run name -> (row label, the variant it changes, extra flags).
+STUDIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "otseq2set_n6": ("OTSeq2Set, N = 6", "otseq2set", ("--n-steps", "6")),
+    "otseq2set_empty0.5": ("OTSeq2Set, λ_∅ = 0.5", "otseq2set", ("--empty-weight", "0.5")),
+    "otseq2set_empty1.0": ("OTSeq2Set, λ_∅ = 1.0", "otseq2set", ("--empty-weight", "1.0")),
+}
+#: The linear one-vs-rest TF-IDF reference trained by the toolkit (``examples/train_linear.py``).
+LINEAR = "linear"
+
+#: run directory -> (row label, training script's model), in the order of the paper's variants
+#: (:data:`xmtc.config.ablation.VARIANTS`, which also gives each run's flags), then the studies and the linear model.
+RUNS: dict[str, tuple[str, str]] = {
+    **{v.run: ("OTSeq2Set (BM+OT+LC)" if v.run == "otseq2set" else v.name, v.model) for v in VARIANTS},
+    **{name: (label, BY_RUN[base].model) for name, (label, base, _) in STUDIES.items()},
+    LINEAR: ("linear one-vs-rest, TF-IDF (this toolkit)", LINEAR),
+}
+
+#: The pairs tested for a difference, (a, b): OTSeq2Set against each sequence model and the linear
+#: model, then each step of the paper's ablation (Table 6), then the studies against the preset.
+PAIRS: tuple[tuple[str, str], ...] = (
+    ("otseq2set", "seq2seq"), ("otseq2set", "mlc2seq"), ("otseq2set", "sgm"), ("otseq2set", LINEAR),
+    ("bm_ot", "bm"), ("otseq2set", "bm_ot"), ("bm_lc", "bm"),
+    *((name, base) for name, (_, base, _) in STUDIES.items()),
+)
+
+#: (header, metrics.json test key, scale); percentages as in the paper.
+COLUMNS = (("micro-P", "micro_precision", 100), ("micro-R", "micro_recall", 100), ("micro-F1", "micro_f1", 100),
+           ("macro-F1", "macro_f1", 100), ("P@1", "p@1", 100), ("P@5", "p@5", 100), ("nDCG@5", "ndcg@5", 100),
+           ("labels predicted / gold", None, 1))
+
+#: Reference rows shown under a dataset's table, measured with other tools or published, never by
+#: this toolkit (DESIGN.md §6): (row label, {metrics.json test key: percentage as published, its digits
+#: kept}); absent columns show "—".
+REFERENCES: dict[str, tuple[tuple[str, dict[str, str]], ...]] = {
+    "eurlex57k": (
+        ("linear one-vs-rest, TF-IDF (LibMultiLabel 0.10, same split, CPU)",
+         {"micro_f1": "71.4", "macro_f1": "21.2", "p@1": "92.8", "p@5": "69.4", "ndcg@5": "83.0"}),
+        ("BiGRU-LWAN, GloVe 200-d (LibMultiLabel's published reproduction, GPU)",
+         {"micro_f1": "71.32", "macro_f1": "25.43", "p@1": "90.73", "p@5": "67.08", "ndcg@5": "80.60"}),
+        ("BERT-base, fine-tuned (Chalkidis et al. 2019, published)", {"micro_f1": "73.2"}),
+    ),
+    "reuters": (
+        ("linear, per-label thresholds (LibMultiLabel, same split, CPU)",
+         {"micro_f1": "87.6", "macro_f1": "60.9", "p@1": "93.6", "p@5": "22.4"}),
+        ("one-vs-rest LinearSVC, TF-IDF (scikit-learn, same split, CPU)",
+         {"micro_f1": "85.8", "macro_f1": "39.6", "p@1": "94.2", "p@5": "23.7"}),
+    ),
+}
+
+
+@dataclass
+class Run:
+    """One committed run: its directory name, seed, config, metrics and record directory."""
+
+    name: str
+    config: dict
+    metrics: dict
+    seed: int = 0
+    path: Path | None = None
+
+    @property
+    def finished(self) -> bool:
+        return "test" in self.metrics
+
+    @property
+    def predictions(self) -> Path | None:
+        """``predictions.tsv.gz`` of the record, if committed."""
+        p = self.path / PREDICTIONS if self.path is not None else None
+        return p if p is not None and p.is_file() else None
+
+
+PREDICTIONS = "predictions.tsv.gz"
+
+
+def run_dir(dataset: str, name: str, seed: int = 0) -> str:
+    """Where :func:`command` trains a run: ``runs/<dataset>/<run>/seed<K>`` (the layout of ``results/``)."""
+    return f"runs/{dataset}/{name}/seed{seed}"
+
+
+def command(dataset: str, variant: str | None, name: str, data_dir: str = "../shared/data", seed: int = 0) -> str:
+    """The command that trains run ``name`` on a dataset's preset (``variant``: ``None``, ``"fast"``, ``"cpu"``).
+
+    ``--seed K`` is added for ``seed != 0`` (the default seed); the linear model has no preset or seed.
+    """
+    if name == LINEAR:
+        return shlex.join(["python", "examples/train_linear.py", "--data", dataset, "--data-dir", data_dir,
+                           "--out", run_dir(dataset, name)])
+    base, extra = (STUDIES[name][1], STUDIES[name][2]) if name in STUDIES else (name, ())
+    spec = BY_RUN[base]
+    flags = spec.flags(preset(dataset, model=spec.model, variant=variant).net)
+    choice = {None: [], "fast": ["--fast"]}.get(variant, ["--preset", str(variant)])
+    args = ["python", f"examples/train_{spec.model}.py", "--data", dataset, *choice, "--data-dir", data_dir, *flags,
+            *extra, *(["--seed", str(seed)] if seed else []), "--out", run_dir(dataset, name, seed)]
+    return shlex.join(args)
+
+
+def collect(results_dir: str | Path, dataset: str) -> list[Run]:
+    """The runs committed under ``results_dir/dataset``, in :data:`RUNS` order, then by seed."""
+    root = Path(results_dir) / dataset
+    unknown = sorted(p.name for p in root.glob("*") if p.is_dir() and p.name not in RUNS) if root.is_dir() else []
+    if unknown:
+        raise ValueError(f"{root}: unknown run directories {', '.join(unknown)}; known: {', '.join(RUNS)}")
+    runs = []
+    for name in RUNS:
+        d = root / name
+        if not d.is_dir():
+            continue
+        seeds = sorted((int(p.name[4:]), p) for p in d.glob("seed*") if p.is_dir() and p.name[4:].isdigit())
+        if not seeds:
+            raise ValueError(f"{d}: no seed<K>/ record directories (results/<dataset>/<run>/seed<K>/)")
+        for seed, p in seeds:
+            if (p / "metrics.json").is_file():
+                runs.append(Run(name, json.loads((p / "config.json").read_text()),
+                                json.loads((p / "metrics.json").read_text()), seed, p))
+    return runs
+
+
+def by_run(runs: list[Run]) -> dict[str, list[Run]]:
+    """``run name -> its seeds`` (in the order of ``runs``)."""
+    out: dict[str, list[Run]] = {}
+    for r in runs:
+        out.setdefault(r.name, []).append(r)
+    return out
+
+
+# --------------------------------------------------------------------------- predictions
+def read_predictions(path: str | Path) -> list[tuple[str, set[str], set[str]]]:
+    """``(doc_id, gold names, predicted names)`` per line of a ``predictions.tsv[.gz]``."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    if not rows or rows[0] != ["doc_id", "gold", "predicted"]:
+        raise ValueError(f"{path}: expected the header doc_id, gold, predicted")
+    out = []
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != 3:
+            raise ValueError(f"{path}:{i}: expected 3 tab-separated fields, got {len(row)}")
+        out.append((row[0], set(filter(None, row[1].split("|"))), set(filter(None, row[2].split("|")))))
+    return out
+
+
+def document_counts(rows: list[tuple[str, set[str], set[str]]]):
+    """``(D, 3)`` TP, FP, FN per document of :func:`read_predictions`' rows
+    (:func:`evaluation.significance.document_counts` on the label names numbered in order of appearance)."""
+    from evaluation.significance import document_counts as counts
+
+    ids: dict[str, int] = {}
+    number = (lambda names: {ids.setdefault(n, len(ids)) for n in names})
+    gold = [number(g) for _, g, _ in rows]
+    return counts([number(p) for _, _, p in rows], gold)
+
+
+def record(run_path: str | Path, results_dir: str | Path, dataset: str, name: str) -> Path:
+    """Copy a finished run directory to ``results_dir/<dataset>/<name>/seed<K>/`` (``K`` from its config).
+
+    Writes ``config.json``, ``metrics.json`` and ``predictions.tsv.gz`` (gzip without a
+    time stamp, so the same predictions give the same bytes), after checking that the
+    predictions give the run's test micro-F1.
+    """
+    from evaluation.significance import micro_f1_from_counts
+
+    src = Path(run_path)
+    if name not in RUNS:
+        raise ValueError(f"unknown run name {name!r}; known: {', '.join(RUNS)}")
+    metrics = json.loads((src / "metrics.json").read_text())
+    if "test" not in metrics:
+        raise ValueError(f"{src}: not finished (metrics.json has no test metrics)")
+    config = json.loads((src / "config.json").read_text())
+    seed = int(config.get("train", {}).get("seed", 0))
+    pred = src / "predictions.tsv"
+    if not pred.is_file():
+        raise ValueError(f"{src}: no predictions.tsv")
+    f1 = float(micro_f1_from_counts(document_counts(read_predictions(pred))))
+    if abs(f1 - metrics["test"]["micro_f1"]) > 1e-9:
+        raise ValueError(f"{pred}: micro-F1 {f1:.6f} != metrics.json's {metrics['test']['micro_f1']:.6f}")
+    dest = Path(results_dir) / dataset / name / f"seed{seed}"
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in ("config.json", "metrics.json"):
+        shutil.copyfile(src / f, dest / f)
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, filename="") as gz:
+        gz.write(pred.read_bytes())
+    (dest / PREDICTIONS).write_bytes(buf.getvalue())
+    return dest
+
+
+def _hours(seconds: float) -> str:
+    m = round(seconds / 60)
+    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
+
+
+def _progress(r: Run) -> str:
+    """``MLC2Seq 1/5 epochs, best dev micro-F1 52.18 (epoch 1)`` for an unfinished run."""
+    done = r.metrics.get("epochs_run", len(r.metrics.get("epochs", [])))
+    text = f"{RUNS[r.name][0]} {done}/{r.config['train']['epochs']} epochs"
+    best = r.metrics.get("best")
+    if best:
+        text += f", best dev micro-F1 {100 * best['micro_f1']:.2f} (epoch {best['epoch']})"
+    return text
+
+
+def _rate(r: Run) -> float:
+    """A run's training documents/s in its fastest epoch: other jobs and pauses only ever slow an epoch down."""
+    return max(e["train"]["docs_per_s"] for e in r.metrics["epochs"])
+
+
+def _curve(r: Run) -> list[tuple[int, float, float]]:
+    """``(epoch, dev micro-F1, cumulative training hours at the fastest epoch's rate)`` per epoch run."""
+    rate, docs, out = _rate(r), 0, []
+    for e in r.metrics["epochs"]:
+        docs += e["train"]["docs"]
+        out.append((e["epoch"], e["valid"]["micro_f1"], docs / rate / 3600))
+    return out
+
+
+def _per_epoch(runs: list[Run], cells: list[list[str]]) -> str:
+    """A markdown table with a row per epoch and a column per run; ``cells[j][i]``: run j after epoch i + 1."""
+    lines = ["| epoch | " + " | ".join(RUNS[r.name][0] for r in runs) + " |", "|---:|" + "---:|" * len(runs)]
+    for i in range(max(len(c) for c in cells)):
+        lines.append("| " + " | ".join([str(i + 1)] + [c[i] if i < len(c) else "" for c in cells]) + " |")
+    return "\n".join(lines)
+
+
+def curves(runs: list[Run]) -> str:
+    """Equal-epoch and equal-time comparison: dev micro-F1 after every epoch, with its cost.
+
+    Each cell is ``dev micro-F1 (time)``, the time (hours; minutes where every run
+    took under two hours) being the training documents
+    seen so far divided by the documents/s of the run's fastest epoch, so a pause
+    or a shared core in some epochs does not count. Below the table, for OTSeq2Set (or, without
+    its run, each set-model ablation) against each sequence model, the best dev micro-F1 each
+    reached within the shorter of the two runs' training times (equal time).
+    """
+    runs = [r for r in runs if r.metrics.get("epochs")]
+    if not runs:
+        return ""
+    table = {r.name: _curve(r) for r in runs}
+    minutes = max(c[-1][2] for c in table.values()) < 2  # short runs: minutes, not tenths of hours
+
+    def cost(hours: float) -> str:
+        return f"{60 * hours:.0f} min" if minutes else f"{hours:.1f} h"
+
+    cells = [[f"{100 * f:.2f} ({cost(h)})" for _, f, h in c] for c in table.values()]
+    out = ["Dev micro-F1 after each epoch (training time so far, at the documents/s of the run's fastest epoch):", "",
+           _per_epoch(runs, cells)]
+    sequence = [r for r in runs if RUNS[r.name][1] != "otseq2set"]
+    # the full model against each sequence model (its ablations only where it has no run)
+    sets = [r for r in runs if r.name == "otseq2set"] or [r for r in runs if RUNS[r.name][1] == "otseq2set"]
+    pairs = []
+    for a in sets:
+        for b in sequence:
+            budget = min(table[a.name][-1][2], table[b.name][-1][2])
+            best = [max((f for _, f, h in table[x.name] if h <= budget + 1e-9), default=None) for x in (a, b)]
+            if None not in best:
+                pairs.append(f"{RUNS[a.name][0]} {100 * best[0]:.2f} vs {RUNS[b.name][0]} {100 * best[1]:.2f} "
+                             f"within {cost(budget)}")
+    if pairs:
+        out += ["", "Equal time, best dev micro-F1 within the shorter run's training time: " + "; ".join(pairs) + ". "
+                "(Each run anneals its learning rate over its own epochs, so the longer run is compared "
+                "mid-schedule, before its learning rate came down.)"]
+    return "\n".join(out)
+
+
+def counts(runs: list[Run]) -> str:
+    """Labels predicted per dev document after every epoch, beside the gold mean.
+
+    The count is where set and sequence decoders differ most (a set decoder
+    decides it by emitting ∅, a sequence decoder by emitting EOS), so its
+    trajectory is shown with the micro-F1 one. Runs whose records lack the
+    count (``mean_predicted_labels``, written since the diagnostics existed) are left out.
+    """
+    runs = [r for r in runs if r.metrics.get("epochs")
+            and all("mean_predicted_labels" in e["valid"] for e in r.metrics["epochs"])]
+    if not runs:
+        return ""
+    gold = runs[0].metrics["epochs"][0]["valid"]["mean_gold_labels"]
+    cells = [[f"{e['valid']['mean_predicted_labels']:.2f}" for e in r.metrics["epochs"]] for r in runs]
+    return "\n".join([f"Labels predicted per dev document after each epoch (gold: {gold:.2f}):", "",
+                      _per_epoch(runs, cells)])
+
+
+def _mean_std(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
+    """``65.44 ± 0.31`` over seeds (``65.44`` for one seed)."""
+    from evaluation.significance import seed_summary
+
+    mean, std = seed_summary(values)
+    return f"{scale * mean:.{digits}f}" if len(values) == 1 else f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
+
+
+def _calibrated(seeds: list[Run]) -> str:
+    """Calibrated test micro-F1 over seeds with the dev-chosen ``τ`` (``—`` where a seed lacks it)."""
+    cal = [r.metrics.get("calibrated") for r in seeds]
+    if any(c is None for c in cal):
+        return "—"
+    taus = sorted({"kept" if c["tau"] is None else f"{c['tau']:g}" for c in cal})
+    return f"{_mean_std([c['test']['micro_f1'] for c in cal])} (τ {', '.join(taus)})"
+
+
+def summary_table(runs: list[Run], dataset: str) -> str:
+    """One row per model: mean ± std over its finished seeds of every headline metric; references below."""
+    groups = {n: [r for r in rs if r.finished] for n, rs in by_run(runs).items()}
+    groups = {n: rs for n, rs in groups.items() if rs and n not in STUDIES}
+    head = ["model", "seeds", *[c[0] for c in COLUMNS], "micro-F1, calibrated (τ)", "training time"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for name, seeds in groups.items():
+        cells = [RUNS[name][0], str(len(seeds))]
+        for _, key, scale in COLUMNS:
+            if key is None:
+                t = [r.metrics["test"] for r in seeds]
+                cells.append(f"{statistics.fmean(x['mean_predicted_labels'] for x in t):.2f} / "
+                             f"{t[0]['mean_gold_labels']:.2f}")
+            else:
+                cells.append(_mean_std([r.metrics["test"][key] for r in seeds], scale))
+        cells += [_calibrated(seeds), _hours(statistics.fmean(r.metrics["train_time_s"] for r in seeds))]
+        lines.append("| " + " | ".join(cells) + " |")
+    if not groups:
+        lines.append("| *no finished run yet* |" + " |" * (len(head) - 1))
+    for label, values in REFERENCES.get(dataset, ()):
+        cells = [f"*{label}*", "—"] + [values.get(key, "—") for _, key, _ in COLUMNS] + ["—", "—"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def paired_table(runs: list[Run], *, n_resamples: int = 10_000, seed: int = 0) -> str:
+    """Each pair of :data:`PAIRS` with committed predictions for both: mean difference of test micro-F1
+    over seeds, its 95% interval and the p-value of a paired bootstrap over test documents."""
+    import numpy as np
+
+    from evaluation.significance import paired_bootstrap
+
+    groups = {n: [r for r in rs if r.finished and r.predictions] for n, rs in by_run(runs).items()}
+    rows = []
+    for a, b in PAIRS:
+        if not groups.get(a) or not groups.get(b):
+            continue
+        preds = {n: [read_predictions(r.predictions) for r in groups[n]] for n in (a, b)}
+        ids = {tuple(d for d, _, _ in p) for n in (a, b) for p in preds[n]}
+        if len(ids) != 1:
+            raise ValueError(f"{a} vs {b}: the committed predictions list different test documents")
+        counts = {n: np.stack([document_counts(p) for p in preds[n]]) for n in (a, b)}  # (S, D, 3)
+        res = paired_bootstrap(counts[a], counts[b], n_resamples=n_resamples, seed=seed)
+        rows.append(f"| {RUNS[a][0]} − {RUNS[b][0]} | {len(groups[a])} / {len(groups[b])} | {100 * res.delta:+.2f} | "
+                    f"[{100 * res.ci_low:+.2f}, {100 * res.ci_high:+.2f}] | {res.p_value:.4f} |")
+    if not rows:
+        return ""
+    return "\n".join([
+        f"Paired differences of test micro-F1 (a − b, mean over each model's seeds; 95% interval and two-sided p "
+        f"from a paired bootstrap over the {res.n_documents:,} test documents, {n_resamples:,} resamples, "
+        f"`evaluation.significance.paired_bootstrap`):", "",
+        "| a − b | seeds (a / b) | Δ micro-F1 | 95% interval | p |", "|---|---:|---:|---:|---:|", *rows])
+
+
+def study_table(runs: list[Run]) -> str:
+    """The studies of :data:`STUDIES` beside the run they change: per epoch, dev labels per document,
+    micro-P / R / F1 and P@1 (the lowest seed of each), then the test rows (mean ± std over seeds)."""
+    groups = by_run(runs)
+    names = [n for n in STUDIES if n in groups]
+    if not names:
+        return ""
+    out = []
+    for base in dict.fromkeys(STUDIES[n][1] for n in names):
+        cols = [base] + [n for n in names if STUDIES[n][1] == base]
+        cols = [n for n in cols if n in groups]
+        first = {n: groups[n][0] for n in cols}
+        head = "| epoch | " + " | ".join(f"{RUNS[n][0]}" for n in cols) + " |"
+        lines = [f"Dev split after each epoch, labels per document / micro-P / micro-R / micro-F1 / P@1 "
+                 f"(seed {', '.join(str(first[n].seed) for n in cols)}):", "", head, "|---:|" + "---|" * len(cols)]
+        n_epochs = max(len(first[n].metrics.get("epochs", [])) for n in cols)
+        for i in range(n_epochs):
+            cells = []
+            for n in cols:
+                ep = first[n].metrics.get("epochs", [])
+                v = ep[i]["valid"] if i < len(ep) else None
+                cells.append("" if v is None else
+                             f"{v['mean_predicted_labels']:.2f} / {100 * v['micro_precision']:.1f} / "
+                             f"{100 * v['micro_recall']:.1f} / {100 * v['micro_f1']:.2f} / {100 * v['p@1']:.1f}")
+            lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+        out.append("\n".join(lines))
+        test = ["| run | seeds | labels predicted / gold | micro-P | micro-R | micro-F1 | P@1 |",
+                "|---|---:|---:|---:|---:|---:|---:|"]
+        for n in cols:
+            seeds = [r for r in groups[n] if r.finished]
+            if not seeds:
+                test.append(f"| {RUNS[n][0]} | 0 | *in progress: {_progress(groups[n][0])}* | | | | |")
+                continue
+            t = [r.metrics["test"] for r in seeds]
+            test.append(f"| {RUNS[n][0]} | {len(seeds)} | "
+                        f"{statistics.fmean(x['mean_predicted_labels'] for x in t):.2f} / {t[0]['mean_gold_labels']:.2f}"
+                        f" | {_mean_std([x['micro_precision'] for x in t])} | {_mean_std([x['micro_recall'] for x in t])}"
+                        f" | {_mean_std([x['micro_f1'] for x in t])} | {_mean_std([x['p@1'] for x in t])} |")
+        out.append("Test split:\n\n" + "\n".join(test))
+    return "\n\n".join(out)
+
+
+def markdown(runs: list[Run], dataset: str) -> str:
+    """The docs' block of a dataset: the seed table, the paired tests, the commands, runs in progress,
+    per-epoch curves and label counts (lowest seed of each run) and the studies."""
+    groups = by_run(runs)
+    out = [summary_table(runs, dataset)]
+    if REFERENCES.get(dataset):
+        out += ["", "Rows in *italics* are references, not runs of this toolkit (measured with other tools on the "
+                "same split, or published)."]
+    paired = paired_table(runs)
+    if paired:
+        out += ["", paired]
+    if runs:
+        seeds = sorted({r.seed for r in runs})
+        out += ["", "Commands (one torch thread each; training time counts the training passes, not evaluation; "
+                f"seeds {', '.join(map(str, seeds))}: the same command with `--seed K`, into `.../seedK`):", "",
+                "```bash", *[command(dataset, rs[0].config.get("variant"), n) for n, rs in groups.items()], "```"]
+    pending = [r for r in runs if not r.finished]
+    if pending:
+        out += ["", "In progress (continued with `--resume`): " + "; ".join(
+            f"{_progress(r)} (seed {r.seed})" for r in pending) + "."]
+    first = [rs[0] for n, rs in groups.items() if n not in STUDIES and n != LINEAR]
+    for table in (curves(first), counts(first)) if len(first) > 1 else ():
+        if table:
+            out += ["", table]
+    studies = study_table(runs)
+    if studies:
+        out += ["", studies]
+    return "\n".join(out)
+
+
+def markers(dataset: str) -> tuple[str, str]:
+    return (f"<!-- results:{dataset} (python examples/results_table.py {dataset} --write docs/results.md) -->",
+            f"<!-- /results:{dataset} -->")
+
+
+def replace_block(text: str, dataset: str, table: str) -> str:
+    """``text`` with the block between the dataset's markers replaced by ``table``."""
+    begin, end = markers(dataset)
+    if begin not in text or end not in text:
+        raise ValueError(f"no {begin} ... {end} block")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{table}\n{end}{tail}"
