@@ -48,7 +48,8 @@ def test_the_readme_commands_flags():
 @pytest.mark.parametrize("dataset,variant,extra", [("eurlex57k", "cpu", ()), ("reuters", "cpu", ()),
                                                    ("amazon670k", None, ("--set", "net.ot_weight=2"))])
 @pytest.mark.parametrize("name", list(BY_NAME))
-def test_flags_and_apply_give_the_variant_on_every_preset(dataset, variant, extra, name, tiny):
+def test_flags_and_apply_give_the_variant_on_every_preset(dataset, variant, extra, name, tiny, stand_in_data_dir):
+    """(The CPU presets name a GloVe file, which resolving the config checks exists: a stand-in.)"""
     v = BY_NAME[name]
     by_flags = _config(v, dataset, variant, extra, v.flags(_config(v, dataset, variant, extra).net))
     by_apply = _config(v, dataset, variant, extra)

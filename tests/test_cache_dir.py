@@ -20,16 +20,6 @@ from xmtc.data import datasets
 from xmtc.data.datasets.cache import default_cache_dir
 
 
-def write_axml(root: Path) -> Path:
-    folder = root / "Amazon-670K"
-    folder.mkdir(parents=True)
-    (folder / "train_texts.txt").write_text("a b c\nb c\nc d\n")
-    (folder / "train_labels.txt").write_text("1 2\n2\n3\n")
-    (folder / "test_texts.txt").write_text("a z\n")
-    (folder / "test_labels.txt").write_text("2 5\n")
-    return folder
-
-
 def snapshot(root: Path) -> dict:
     """Every entry under ``root`` (itself included): kind, size, mtime (ns) and, for files, a content hash."""
     out = {}
@@ -49,7 +39,7 @@ def env(tmp_path, monkeypatch):
     return monkeypatch
 
 
-def test_data_dir_unchanged_and_cache_under_xmtc_cache(tmp_path, env, capsys):
+def test_data_dir_unchanged_and_cache_under_xmtc_cache(write_axml, tmp_path, env, capsys):
     data = tmp_path / "data"
     write_axml(data)
     before = snapshot(data)
@@ -70,7 +60,7 @@ def test_data_dir_unchanged_and_cache_under_xmtc_cache(tmp_path, env, capsys):
     assert not (tmp_path / "home").exists()
 
 
-def test_xdg_cache_home_then_home_fallback(tmp_path, env):
+def test_xdg_cache_home_then_home_fallback(write_axml, tmp_path, env):
     data = tmp_path / "data"
     write_axml(data)
     before = snapshot(data)
@@ -87,7 +77,7 @@ def test_xdg_cache_home_then_home_fallback(tmp_path, env):
     assert snapshot(data) == before
 
 
-def test_explicit_cache_dir_wins_over_the_environment(tmp_path, env):
+def test_explicit_cache_dir_wins_over_the_environment(write_axml, tmp_path, env):
     data = tmp_path / "data"
     write_axml(data)
     env.setenv("XMTC_CACHE", str(tmp_path / "env"))
@@ -96,7 +86,7 @@ def test_explicit_cache_dir_wins_over_the_environment(tmp_path, env):
     assert not (tmp_path / "env").exists()
 
 
-def test_unwritable_cache_dir_builds_in_memory_with_a_warning(tmp_path, env):
+def test_unwritable_cache_dir_builds_in_memory_with_a_warning(write_axml, tmp_path, env):
     data = tmp_path / "data"
     write_axml(data)
     before = snapshot(data)
@@ -113,7 +103,7 @@ def test_unwritable_cache_dir_builds_in_memory_with_a_warning(tmp_path, env):
     assert snapshot(data) == before and blocker.read_text() == "not a directory"
 
 
-def test_cache_off_and_synthetic_write_nothing(tmp_path, env):
+def test_cache_off_and_synthetic_write_nothing(write_axml, tmp_path, env):
     env.setenv("XMTC_CACHE", str(tmp_path / "cache"))
     data = tmp_path / "data"
     write_axml(data)

@@ -14,36 +14,31 @@ from xmtc.data.datasets import DataError
 
 
 # ----------------------------------------------------------------- AttentionXML layout
-def write_axml(root, train_texts, train_labels, test_texts=("a b", "c d"), test_labels=("L1", "L2")):
-    folder = root / "EUR-Lex"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, lines in (("train_texts.txt", train_texts), ("train_labels.txt", train_labels),
-                        ("test_texts.txt", test_texts), ("test_labels.txt", test_labels)):
-        data = lines if isinstance(lines, bytes) else ("\n".join(lines) + "\n").encode()
-        (folder / name).write_bytes(data)
-    return folder
+# the two test documents of every case below but the first (which gives its own)
+TEST_DOCS = {"test_texts": ["a b", "c d"], "test_labels": ["L1", "L2"]}
 
 
 def load_eurlex(root, **kw):
     return datasets.load("eurlex", root, cache=False, **kw)
 
 
-def test_axml_good_fixture_and_no_test_leak(tmp_path):
-    write_axml(tmp_path, ["a b c", "b c", "c"], ["L1 L2", "L2", "L3"], ["zzz a", "b"], ["L9 L1", "L2"])
+def test_axml_good_fixture_and_no_test_leak(write_axml, tmp_path):
+    write_axml(tmp_path, "EUR-Lex", train_texts=["a b c", "b c", "c"], train_labels=["L1 L2", "L2", "L3"],
+               test_texts=["zzz a", "b"], test_labels=["L9 L1", "L2"])
     ds = load_eurlex(tmp_path)
     assert ds.n_labels == 3 and ds.label_names[:3] == ["L2", "L1", "L3"] and ds.label_names[3] == "L9"
     assert "zzz" not in ds.vocab and ds.test[0].tokens.tolist() == [1, ds.vocab["a"]]
     assert ds.label_counts.tolist() == [2, 1, 1, 0]
 
 
-def test_line_count_mismatch(tmp_path):
-    write_axml(tmp_path, ["a b", "c d", "e"], ["L1", "L2"])
+def test_line_count_mismatch(write_axml, tmp_path):
+    write_axml(tmp_path, "EUR-Lex", train_texts=["a b", "c d", "e"], train_labels=["L1", "L2"], **TEST_DOCS)
     with pytest.raises(DataError, match=r"train_texts\.txt has 3 lines but .*train_labels\.txt has 2"):
         load_eurlex(tmp_path)
 
 
-def test_empty_document_error_and_counted_skip(tmp_path):
-    write_axml(tmp_path, ["a b", "   ", "c"], ["L1", "L2", "L1"])
+def test_empty_document_error_and_counted_skip(write_axml, tmp_path):
+    write_axml(tmp_path, "EUR-Lex", train_texts=["a b", "   ", "c"], train_labels=["L1", "L2", "L1"], **TEST_DOCS)
     with pytest.raises(DataError, match=r"train_texts\.txt: line 2 .*empty"):
         load_eurlex(tmp_path)
     with pytest.warns(UserWarning, match="1 empty"):
@@ -54,8 +49,8 @@ def test_empty_document_error_and_counted_skip(tmp_path):
     assert ds.vocab.decode(ds.train_full[1].tokens) == ["c"]
 
 
-def test_document_without_labels_counted_skip_or_error(tmp_path):
-    write_axml(tmp_path, ["a b", "c d", "e f"], ["L1", "", "L3"])
+def test_document_without_labels_counted_skip_or_error(write_axml, tmp_path):
+    write_axml(tmp_path, "EUR-Lex", train_texts=["a b", "c d", "e f"], train_labels=["L1", "", "L3"], **TEST_DOCS)
     with pytest.warns(UserWarning, match="skipped 1 document"):
         ds = load_eurlex(tmp_path)
     assert ds.stats()["n_train"] == 2 and ds.meta["skipped"]["train"]["unlabelled"] == 1
@@ -64,8 +59,8 @@ def test_document_without_labels_counted_skip_or_error(tmp_path):
         load_eurlex(tmp_path, on_unlabelled="error")
 
 
-def test_undecodable_bytes(tmp_path):
-    write_axml(tmp_path, b"a b\nc \xff\xfe d\ne\n", ["L1", "L2", "L3"])
+def test_undecodable_bytes(write_axml, tmp_path):
+    write_axml(tmp_path, "EUR-Lex", train_texts=b"a b\nc \xff\xfe d\ne\n", train_labels=["L1", "L2", "L3"], **TEST_DOCS)
     with pytest.raises(DataError, match=r"train_texts\.txt: line 2: undecodable bytes"):
         load_eurlex(tmp_path)
 

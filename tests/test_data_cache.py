@@ -10,16 +10,6 @@ from xmtc.data import datasets
 from xmtc.data.datasets.cache import default_cache_dir
 
 
-def write_axml(root):
-    folder = root / "Amazon-670K"
-    folder.mkdir(parents=True)
-    (folder / "train_texts.txt").write_text("a b c\nb c\nc d\n")
-    (folder / "train_labels.txt").write_text("1 2\n2\n3\n")
-    (folder / "test_texts.txt").write_text("a z\n")
-    (folder / "test_labels.txt").write_text("2 5\n")
-    return folder
-
-
 def same(a, b):
     assert a.label_names == b.label_names and a.vocab.itos == b.vocab.itos
     for sa, sb in ((a.train_full, b.train_full), (a.test, b.test)):
@@ -28,7 +18,7 @@ def same(a, b):
             assert (x.id, x.text, x.labels) == (y.id, y.text, y.labels) and np.array_equal(x.tokens, y.tokens)
 
 
-def test_cache_hit_equal_and_keyed_by_options_and_sources(tmp_path):
+def test_cache_hit_equal_and_keyed_by_options_and_sources(write_axml, tmp_path):
     folder = write_axml(tmp_path / "d")
     cdir = tmp_path / "c"
     a = datasets.load("amazon670k", tmp_path / "d", cache_dir=cdir)
@@ -49,7 +39,7 @@ def test_cache_hit_equal_and_keyed_by_options_and_sources(tmp_path):
     assert e.from_cache and len(e.valid) == 2
 
 
-def test_corrupt_cache_is_rebuilt_with_warning(tmp_path):
+def test_corrupt_cache_is_rebuilt_with_warning(write_axml, tmp_path):
     write_axml(tmp_path / "d")
     cdir = tmp_path / "c"
     datasets.load("amazon670k", tmp_path / "d", cache_dir=cdir)
@@ -61,7 +51,7 @@ def test_corrupt_cache_is_rebuilt_with_warning(tmp_path):
     assert datasets.load("amazon670k", tmp_path / "d", cache_dir=cdir).from_cache
 
 
-def test_default_cache_dir_never_in_the_data_directory(tmp_path, monkeypatch):
+def test_default_cache_dir_never_in_the_data_directory(write_axml, tmp_path, monkeypatch):
     """The default ignores the data directory: $XMTC_CACHE, else $XDG_CACHE_HOME/xmtc, else ~/.cache/xmtc."""
     monkeypatch.delenv("XMTC_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

@@ -1,8 +1,11 @@
-"""Real data from ../shared/data: Reuters-21578 ModApte, EURLEX57K, Amazon-670K sample.
+"""Real data from $XMTC_DATA: Reuters-21578 ModApte, EURLEX57K, Amazon-670K sample.
 
-EURLEX57K is prepared once per session (tens of seconds) into a temporary
-cache directory; the cached reload must not prepare it again, and is compared.
+Each dataset is prepared once per session into a temporary cache directory; the
+cached reload must not prepare it again, and is compared. EURLEX57K takes tens of
+seconds to prepare: its tests are slow, Reuters' are the quick tier's.
 """
+
+import importlib
 
 import numpy as np
 import pytest
@@ -59,6 +62,7 @@ def test_reuters_vocab_from_train_only(reuters):
     assert all(UNK not in d.tokens for d in reuters.train_full)
 
 
+@pytest.mark.slow
 def test_eurlex57k_numbers(eurlex57k):
     st = eurlex57k.stats()
     assert (st["n_train"], st["n_valid"], st["n_test"]) == (45000, 6000, 6000)
@@ -74,18 +78,20 @@ def test_eurlex57k_numbers(eurlex57k):
     assert "import" in eurlex57k.label_names  # names from EURLEX57K.json, not ids
 
 
-def test_eurlex57k_cache_hit_equal_and_nothing_rebuilt(eurlex57k, data_dir, cache_dir, monkeypatch):
-    import xmtc.data.datasets.eurlex57k as source
+@pytest.mark.parametrize("name", ["reuters", pytest.param("eurlex57k", marks=pytest.mark.slow)])
+def test_cache_hit_equal_and_nothing_rebuilt(name, request, data_dir, cache_dir, monkeypatch):
+    first = request.getfixturevalue(name)  # prepared from the archive, written to the cache
+    source = importlib.import_module(f"xmtc.data.datasets.{name}")
 
     def no_rebuild(*args, **kwargs):
         raise AssertionError("the archive was prepared again instead of read from the cache")
 
     monkeypatch.setattr(source, "build", no_rebuild)
-    again = datasets.load("eurlex57k", data_dir, cache_dir=cache_dir)
+    again = datasets.load(name, data_dir, cache_dir=cache_dir)
     assert again.from_cache
-    assert again.label_names == eurlex57k.label_names and again.vocab.itos == eurlex57k.vocab.itos
-    for i in (0, 123, 5999):
-        a, b = again.test[i], eurlex57k.test[i]
+    assert again.label_names == first.label_names and again.vocab.itos == first.vocab.itos
+    for i in (0, 123, len(first.test) - 1):
+        a, b = again.test[i], first.test[i]
         assert (a.id, a.text, a.labels) == (b.id, b.text, b.labels) and np.array_equal(a.tokens, b.tokens)
 
 

@@ -9,7 +9,7 @@ Checked against one process:
   rank 0, 2 on rank 1), 2 ranks train exactly what one process computes with
   the mean over ranks of each rank's own loss (what DDP's gradient average
   means), and measurably not the one-process global-batch loss: the deviation
-  the README's distributed section describes;
+  docs/distributed.md describes;
 - a global batch with fewer documents than ranks (a last batch of 1) is left
   out on every rank, so the ranks stay in step (it used to hang);
 - evaluation under 2 ranks gives exactly the metrics of 1 rank (predictions
@@ -87,12 +87,7 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str, reference: str,
         dist.destroy_process_group()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
@@ -203,6 +198,7 @@ def _relative_difference(a: dict, b: dict) -> float:
     return float((flat_a - flat_b).norm() / flat_a.norm())
 
 
+@pytest.mark.slow  # the quick tier's two ranks: test_two_ranks_match_one_process
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
 def test_two_ranks_with_uneven_shards_and_label_counts(tmp_path):
     mp.spawn(_uneven_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)

@@ -89,13 +89,12 @@ def test_table_output(evaluate_script, run_dir, capsys):
     assert "predict test" in err and "predict test" not in out  # progress on stderr only
 
 
-def write_axml(root: Path, seed: int = 0) -> None:
-    """A small AttentionXML (Amazon-670K layout) dataset whose words reveal the labels."""
+def learnable_axml(seed: int = 0) -> dict[str, list[str]]:
+    """The files of a small AttentionXML dataset (for ``write_axml``) whose words reveal the labels."""
     import random
 
     rng = random.Random(seed)
-    folder = root / "Amazon-670K"
-    folder.mkdir(parents=True)
+    files = {}
     for split, n in (("train", 60), ("test", 20)):
         texts, labels = [], []
         for _ in range(n):
@@ -104,13 +103,13 @@ def write_axml(root: Path, seed: int = 0) -> None:
             toks += [f"w{rng.randint(0, 59)}" for _ in range(5)]
             texts.append(" ".join(toks))
             labels.append(" ".join(map(str, labs)))
-        (folder / f"{split}_texts.txt").write_text("\n".join(texts) + "\n")
-        (folder / f"{split}_labels.txt").write_text("\n".join(labels) + "\n")
+        files[f"{split}_texts"], files[f"{split}_labels"] = texts, labels
+    return files
 
 
-def test_moved_data_dir(load_script, evaluate_script, tmp_path, capsys, monkeypatch):
+def test_moved_data_dir(write_axml, load_script, evaluate_script, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("XMTC_CACHE", str(tmp_path / "cache"))
-    write_axml(tmp_path / "data")
+    write_axml(tmp_path / "data", **learnable_axml())
     run = tmp_path / "run"
     train = load_script("examples/train_otseq2set.py")
     assert train.main(["--data", "amazon670k", "--data-dir", str(tmp_path / "data"), *TRAIN, "--out", str(run)]) == 0
@@ -122,7 +121,7 @@ def test_moved_data_dir(load_script, evaluate_script, tmp_path, capsys, monkeypa
     got = evaluate_json(evaluate_script, capsys, [str(run), "--data-dir", str(tmp_path / "moved")])
     assert_same(got, want)
     # other data in the directory given: refused, not scored against the wrong labels
-    write_axml(tmp_path / "other", seed=1)
+    write_axml(tmp_path / "other", **learnable_axml(seed=1))
     (tmp_path / "other" / "Amazon-670K" / "train_labels.txt").write_text("9\n" * 60)
     assert evaluate_script.main([str(run), "--data-dir", str(tmp_path / "other")]) == 2
     assert "is not what" in one_line_error(capsys, after_progress=True)

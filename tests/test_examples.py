@@ -114,6 +114,7 @@ def test_baseline_scripts_synthetic(scripts, tmp_path, name):
     assert config["model"] == name.removeprefix("train_")
 
 
+@pytest.mark.slow  # the quick tier trains on synthetic data; Reuters is read in test_data_real.py
 def test_reuters_subset(scripts, tmp_path, data_dir):
     out = tmp_path / "reuters"
     argv = ["--data", "reuters", "--data-dir", str(data_dir), "--fast", "--epochs", "2", "--max-train-docs", "800",
@@ -233,6 +234,7 @@ def test_resume_reaches_the_uninterrupted_result(scripts, tmp_path, straight_run
     assert [r["epoch"] for r in read_metrics(resumed)["epochs"]] == [1, 2]
 
 
+@pytest.mark.slow  # the quick tier: test_resume_reaches_the_uninterrupted_result, test_resume_midepoch.py
 def test_resume_uses_the_saved_optimizer_state(scripts, tmp_path, straight_run, stopped_after_epoch_1):
     def zero_adam_moments(state):
         moments = [t for s in state["optimizer"]["state"].values() for k, t in s.items()
@@ -250,6 +252,7 @@ def test_resume_uses_the_saved_optimizer_state(scripts, tmp_path, straight_run, 
     assert read_metrics(resumed)["epochs"][0] == read_metrics(stopped_after_epoch_1)["epochs"][0]
 
 
+@pytest.mark.slow  # as above
 def test_resume_uses_the_saved_rng_state(scripts, tmp_path, straight_run, stopped_after_epoch_1):
     def other_torch_rng(state):
         state["rng"]["torch"] = torch.Generator().manual_seed(12345).get_state()
@@ -261,6 +264,7 @@ def test_resume_uses_the_saved_rng_state(scripts, tmp_path, straight_run, stoppe
     assert any(not torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow  # the quick tier: test_resume_midepoch.py (in the engine and in a real process)
 def test_interrupted_mid_epoch_continues_from_the_last_completed_epoch(scripts, tmp_path, straight_run):
     straight, straight_events = straight_run
     out = tmp_path / "run"
@@ -384,6 +388,7 @@ def test_predict_with_a_bad_checkpoint(scripts, capsys, tmp_path):
     assert "cannot read checkpoint" in err
 
 
+@pytest.mark.slow  # the quick tier: test_missing_data_directory (in-process), test_script_errors.py (a process)
 def test_a_real_process_reports_one_line(tmp_path):
     proc = subprocess.run([sys.executable, str(EXAMPLES / "train_otseq2set.py"), "--data", "reuters", "--data-dir",
                            str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)

@@ -58,13 +58,7 @@ def micro_f1(pred, gold):
     return 2 * tp / max(n_pred + n_gold, 1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train faster on one thread, and do not slow down when CI shares the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 SMALL = dict(vocab_size=VOCAB, n_labels=N_LABELS, embed_dim=32, label_embed_dim=32, hidden_size=48, dropout=0.0)

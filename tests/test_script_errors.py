@@ -64,15 +64,6 @@ def call(capsys):
     return run
 
 
-def write_axml(root: Path) -> Path:
-    folder = root / "Amazon-670K"
-    folder.mkdir(parents=True)
-    for name, text in (("train_texts", "a b c\nb c\nc d\n"), ("train_labels", "1 2\n2\n3\n"),
-                       ("test_texts", "a z\n"), ("test_labels", "2 5\n")):
-        (folder / f"{name}.txt").write_text(text)
-    return folder
-
-
 # --------------------------------------------------------------------------- dataset_stats.py (subprocess)
 def test_dataset_stats_without_data_dir(tmp_path):
     """The issue's example: no --data-dir, no $XMTC_DATA, no ./data."""
@@ -86,6 +77,7 @@ def test_dataset_stats_without_data_dir(tmp_path):
     assert not (cwd / "data").exists() and sorted(os.listdir(cwd)) == []
 
 
+@pytest.mark.slow  # the quick tier: test_dataset_stats_without_data_dir, test_data_bad_input.py's archives
 def test_dataset_stats_bad_name_and_truncated_archive(tmp_path):
     res = run_script("dataset_stats.py", ["--data", "nosuch"], tmp_path, tmp_path)
     assert res.returncode == 2
@@ -99,7 +91,7 @@ def test_dataset_stats_bad_name_and_truncated_archive(tmp_path):
 
 
 # --------------------------------------------------------------------------- dataset_stats.py (in-process)
-def test_dataset_stats_unreadable_files(load_script, call, tmp_path, empty_cwd):
+def test_dataset_stats_unreadable_files(write_axml, load_script, call, tmp_path, empty_cwd):
     stats = load_script("examples/dataset_stats.py")
     folder = write_axml(tmp_path / "d")
     (folder / "train_texts.txt").unlink()
@@ -113,7 +105,7 @@ def test_dataset_stats_unreadable_files(load_script, call, tmp_path, empty_cwd):
     assert "glove.txt.gz" in line
 
 
-def test_dataset_stats_notes_the_cache_once(load_script, capsys, tmp_path, empty_cwd):
+def test_dataset_stats_notes_the_cache_once(write_axml, load_script, capsys, tmp_path, empty_cwd):
     stats = load_script("examples/dataset_stats.py")
     write_axml(tmp_path / "d")
     assert stats.main(["--data", "amazon670k", "--data-dir", str(tmp_path / "d")]) == 0

@@ -15,6 +15,7 @@ def bench(load_script):
     return load_script("benchmarks/train_step.py")
 
 
+@pytest.mark.slow  # the quick tier: the timed step, its profiler and the shapes (the tests below)
 def test_train_step_benchmark_runs_and_writes_json(bench, tmp_path):
     # the structure and the arithmetic of the report; its timings themselves are not asserted
     out = tmp_path / "step.json"
