@@ -32,6 +32,11 @@ as in :func:`evaluation.evaluate`.
 Scores may be a dense ``(D, L)`` array or a scipy sparse ``(D, L)`` matrix
 holding only the entries at or above the smallest grid value (the form
 :func:`xmtc` prediction collects: a few labels per document instead of ``L``).
+
+:func:`calibrated_entry` is the whole rule as every run stores it (``metrics.json``'s
+``calibrated``): ``τ`` chosen on the dev split, both splits' sets re-decided with it
+and scored by :func:`evaluation.evaluate`. The neural runs call it through
+:func:`xmtc.calibration.calibrate`, the linear baseline from ``examples/train_linear.py``.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ import scipy.sparse as sp
 PROBABILITY_GRID = np.round(np.arange(0.025, 0.951, 0.025), 3)
 #: Thresholds for margins (linear classifiers; their own rule is ``score > 0``): -1.00, -0.95, ..., 1.00.
 MARGIN_GRID = np.round(np.arange(-1.0, 1.0001, 0.05), 3)
+#: The rule, as the ``calibrated`` entry of a run's ``metrics.json`` names it.
+RULE = "score >= tau"
 
 
 @dataclass(frozen=True)
@@ -154,5 +161,43 @@ def apply_threshold(scores, tau: float) -> list[set[int]]:
     return out
 
 
-__all__ = ["MARGIN_GRID", "PROBABILITY_GRID", "Threshold", "apply_threshold", "choose_threshold",
-           "decoded_micro_f1", "threshold_curve"]
+@dataclass(frozen=True)
+class SplitScores:
+    """What a model gave for one split, in the split's document order (D documents, L labels).
+
+    decoded : D sets of label ids, the model's own rule (its decoded sets; ``score > 0`` for a linear model)
+    scores : (D, L) dense array or scipy sparse matrix, each label's score (sparse: at least every
+        entry ``>= min(taus)``)
+    gold : D iterables of gold label ids (ids the model cannot predict count as misses)
+    top_ids, top_scores : (D, k) arrays, the ``k`` best-scoring labels (``-1`` ids pad), for the ranking metrics
+    """
+
+    decoded: Sequence[Iterable[int]]
+    scores: object
+    gold: Sequence[Iterable[int]]
+    top_ids: np.ndarray
+    top_scores: np.ndarray
+
+
+def calibrated_entry(valid: SplitScores, test: SplitScores, n_labels: int, *,
+                     taus: Sequence[float] = PROBABILITY_GRID, **evaluate_kwargs) -> dict:
+    """``metrics.json``'s ``calibrated`` entry: ``τ`` chosen on ``valid`` (:func:`choose_threshold`),
+    then both splits' sets ``score ≥ τ`` (the decoded sets where ``τ`` is ``None``) scored by
+    :func:`evaluation.evaluate` with the splits' top-``k`` as ranking scores.
+
+    Returns ``{"rule": RULE, "tau": float | None, "valid": {...}, "test": {...}}``; ``valid`` and
+    ``test`` hold the keys ``evaluate(..., **evaluate_kwargs)`` returns (``train_label_counts``,
+    ``n_train_docs``, ... as for the decoded metrics, so both carry the same keys).
+    """
+    from .core import evaluate
+
+    choice = choose_threshold(valid.scores, valid.gold, valid.decoded, taus)
+    out: dict = {"rule": RULE, "tau": choice.tau}
+    for name, split in (("valid", valid), ("test", test)):
+        sets = split.decoded if choice.tau is None else apply_threshold(split.scores, choice.tau)
+        out[name] = evaluate(sets, split.gold, n_labels, scores=(split.top_ids, split.top_scores),
+                             **evaluate_kwargs)
+    return out
+
+__all__ = ["MARGIN_GRID", "PROBABILITY_GRID", "RULE", "SplitScores", "Threshold", "apply_threshold",
+           "calibrated_entry", "choose_threshold", "decoded_micro_f1", "threshold_curve"]

@@ -12,31 +12,53 @@ predicted where its score is above 0.
 
 The steps, top to bottom: data -> fit on the training split (the split the
 neural models train on: without a dev split, a seeded 10% of it is held out
-as validation) -> evaluation on validation and test -> save. The run
-directory (``--out``, default ``runs/linear-<data>``) receives ``config.json``,
-``metrics.json`` (``valid`` and ``test`` metrics, as ``evaluation.evaluate``
-returns them, and ``train_time_s``), ``predictions.tsv`` (test documents: id,
-gold and predicted label names) and ``model.npz`` (weights and idf, no pickle;
-``baselines.linear.LinearOneVsRest.load``).
+as validation) -> evaluation on validation and test -> calibration -> save.
+Calibration is the rule every run of the toolkit stores beside its own
+(:mod:`xmtc.calibration`): one threshold ``τ`` on the margins, chosen on the
+dev split to maximise micro-F1 over ``evaluation.calibration.MARGIN_GRID``
+(-1.00 to 1.00; the decoded sets ``score > 0`` are kept where no ``τ`` beats
+them on dev). The run directory (``--out``, default ``runs/linear-<data>``)
+receives ``config.json``, ``metrics.json`` (``valid`` and ``test`` metrics, as
+``evaluation.evaluate`` returns them, ``calibrated``: ``{"rule", "tau", "valid",
+"test"}`` with the same keys, and ``train_time_s``), ``predictions.tsv`` (test
+documents: id, gold and predicted label names, the ``score > 0`` sets),
+``model.npz`` (weights and idf, no pickle; ``baselines.linear.LinearOneVsRest.load``)
+and ``vocab.json`` (tokeniser, vocabulary and label names, for
+``examples/predict.py RUN TEXT [--calibrated]``).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from baselines.linear import DOC_CHUNK, LinearConfig, LinearOneVsRest, sets_from_scores, top_k_from_scores
+from baselines.linear import (
+    DOC_CHUNK,
+    LinearConfig,
+    LinearOneVsRest,
+    sets_from_scores,
+    top_k_from_scores,
+)
 from evaluation import evaluate, render_table, write_json
+from evaluation.calibration import MARGIN_GRID, SplitScores, calibrated_entry
 from xmtc.data import datasets
+from xmtc.train import rundir
+
 MODEL = "linear"
 TOP_K = 5  # ranked labels kept per document for P@k / nDCG@k / PSP@k (k = 1, 3, 5), as the neural runs
 LOG_EVERY_S = 60.0  # progress lines in a log file (not a terminal)
@@ -121,42 +143,61 @@ def fit(model: LinearOneVsRest, split, console: Console) -> float:
     return time.perf_counter() - t0
 
 
-def predict(model: LinearOneVsRest, split) -> tuple[list[set[int]], np.ndarray, np.ndarray]:
-    """Predicted sets and the top-``TOP_K`` ``(ids, scores)`` of every document, a chunk at a time."""
-    sets, ids, vals = [], [], []
+def predict(model: LinearOneVsRest, split, floor: float = float(MARGIN_GRID[0])) -> SplitScores:
+    """Scores of every document of ``split``, a chunk at a time: the predicted sets (``score > 0``),
+    the scores ``>= floor`` (sparse ``(D, L)``, for the calibration), the top-``TOP_K`` ``(ids, scores)``."""
+    sets, rows, cols, vals, top_ids, top_vals = [], [], [], [], [], []
     for start in range(0, len(split), DOC_CHUNK):
         tokens = [split.tokens(i) for i in range(start, min(start + DOC_CHUNK, len(split)))]
         scores = model.decision_function(tokens)  # (b, L)
         sets += sets_from_scores(scores)
-        top_ids, top_vals = top_k_from_scores(scores, TOP_K)  # (b, k) each
-        ids.append(top_ids)
-        vals.append(top_vals)
-    if not ids:
-        return [], np.zeros((0, TOP_K), np.int64), np.zeros((0, TOP_K), np.float32)
-    return sets, np.concatenate(ids), np.concatenate(vals)
+        r, c = np.nonzero(scores >= floor)  # (E,) each; -inf (no classifier) never
+        rows.append(r + start)
+        cols.append(c)
+        vals.append(scores[r, c])
+        ids, top = top_k_from_scores(scores, TOP_K)  # (b, k) each
+        top_ids.append(ids)
+        top_vals.append(top)
+    cat = (lambda parts, dt, k=0: np.concatenate(parts) if parts else np.zeros((0, k) if k else 0, dt))
+    matrix = sp.csr_matrix((cat(vals, np.float32), (cat(rows, np.int64), cat(cols, np.int64))),
+                           shape=(len(split), model.n_labels))  # (D, L)
+    return SplitScores(sets, matrix, split.label_sets(), cat(top_ids, np.int64, TOP_K),
+                       cat(top_vals, np.float32, TOP_K))
 
 
-def score(model: LinearOneVsRest, ds, name: str) -> tuple[dict, list[set[int]]]:
+def evaluation_args(ds) -> dict:
+    """``evaluation.evaluate``'s keyword arguments, as the neural runs pass them (propensities of the training split)."""
+    return {"train_label_counts": ds.label_counts, "n_train_docs": len(ds.train_full)}
+
+
+def score(model: LinearOneVsRest, ds, name: str) -> tuple[dict, SplitScores]:
     """``evaluation.evaluate`` on one split, as the neural runs call it (gold keeps test-only labels)."""
-    split = getattr(ds, name)
-    pred, ids, vals = predict(model, split)
-    metrics = evaluate(pred, split.label_sets(), len(ds.label_names), scores=(ids, vals),
-                       train_label_counts=ds.label_counts, n_train_docs=len(ds.train_full))
+    pred = predict(model, getattr(ds, name))
+    metrics = evaluate(pred.decoded, pred.gold, len(ds.label_names), scores=(pred.top_ids, pred.top_scores),
+                       **evaluation_args(ds))
     return metrics, pred
 
 
-def write_predictions(out: Path, split, pred: list[set[int]], label_names: list[str]) -> Path:
-    """``predictions.tsv`` as the neural runs write it: ``doc_id``, gold (file order), predicted (by id)."""
-    path = out / "predictions.tsv"
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("doc_id\tgold\tpredicted\n")
-        for i in range(len(split)):
-            gold = "|".join(label_names[k] for k in split.labels(i))
-            predicted = "|".join(label_names[k] for k in sorted(pred[i]))
-            f.write(f"{split.doc_id(i)}\t{gold}\t{predicted}\n")
-    os.replace(tmp, path)
-    return path
+def calibrate(ds, valid: SplitScores, test: SplitScores) -> dict:
+    """``metrics.json``'s ``calibrated`` entry: ``τ`` on the margins chosen on dev, both splits scored with it."""
+    return calibrated_entry(valid, test, len(ds.label_names), taus=MARGIN_GRID, **evaluation_args(ds))
+
+
+def rules_table(decoded: dict[str, dict], calibrated: dict, title: str) -> Table:
+    """The two rules side by side: micro-F1 on dev, micro-P/R/F1 and labels per document on test (in %)."""
+    table = Table(title=title)
+    table.add_column("rule", no_wrap=True)
+    for col in ("dev F1", "test P", "test R", "test F1", "per doc"):
+        table.add_column(col, justify="right", no_wrap=True)
+    tau = calibrated["tau"]
+    rules = (("decoded (score > 0)", decoded),
+             ("calibrated (" + ("decoded kept" if tau is None else f"score >= {tau:g}") + ")", calibrated))
+    for rule, m in rules:
+        t = m["test"]
+        table.add_row(rule, f"{100 * m['valid']['micro_f1']:.2f}", f"{100 * t['micro_precision']:.2f}",
+                      f"{100 * t['micro_recall']:.2f}", f"{100 * t['micro_f1']:.2f}",
+                      f"{t['mean_predicted_labels']:.2f}")
+    return table
 
 
 # --------------------------------------------------------------------------- main
@@ -190,20 +231,27 @@ def train(argv) -> int:
 
     # 3. evaluation on validation and test
     t0 = time.perf_counter()
-    valid, _ = score(model, ds, "valid")
+    valid, valid_pred = score(model, ds, "valid")
     test, test_pred = score(model, ds, "test")
     predict_time = time.perf_counter() - t0
 
-    # 4. save: config.json, metrics.json, predictions.tsv, model.npz
+    # 4. beyond the paper, as every run: the set size re-decided by one threshold on the margins, chosen on dev
+    calibrated = calibrate(ds, valid_pred, test_pred)
+
+    # 5. save: config.json, metrics.json, predictions.tsv, model.npz, vocab.json
     out.mkdir(parents=True, exist_ok=True)
     stats = {k: v for k, v in ds.stats().items() if k != "skipped"}
     write_json({**config, "dataset": stats, "fit": model.info}, out / "config.json")
-    write_json({"valid": valid, "test": test, "train_time_s": train_time, "predict_time_s": predict_time,
-                "fit": model.info}, out / "metrics.json")
-    write_predictions(out, ds.test, test_pred, ds.label_names)
+    write_json({"valid": valid, "test": test, "calibrated": calibrated, "train_time_s": train_time,
+                "predict_time_s": predict_time, "fit": model.info}, out / "metrics.json")
+    rundir.write_predictions(out, ds.test, test_pred.decoded, ds.label_names)
     model.save(out / "model.npz")
+    write_json({"tokenizer": str(ds.meta.get("tokenizer", "word")), "vocab": list(ds.vocab.itos),
+                "label_names": list(ds.label_names)}, out / "vocab.json", indent=None)
     console.print(render_table(valid, title=f"{MODEL} on {args.data}: validation"))
     console.print(render_table(test, title=f"{MODEL} on {args.data}: test"))
+    console.print(rules_table({"valid": valid, "test": test}, calibrated,
+                              f"{MODEL} on {args.data}: micro P/R/F1 (%) and labels per doc, two rules"))
     console.print(f"training time {train_time:.1f}s, prediction (valid + test) {predict_time:.1f}s; "
                   f"run directory {out}")
     return 0

@@ -11,8 +11,12 @@ training is never predicted nor ranked, a label in every training document
 does not crash, the ``.npz`` round trip gives identical scores, bad input is a
 one-line ValueError, ``top_k`` ranks with ties to the lower id, and
 ``examples/train_linear.py`` writes a consistent run directory (its test
-micro-F1 recomputed from ``predictions.tsv``) and answers bad arguments with
-one line and exit code 2.
+micro-F1 recomputed from ``predictions.tsv``; its ``calibrated`` entry, whose
+``τ`` is the brute-force grid search over the dev margins and never lowers dev
+micro-F1) and answers bad arguments with one line and exit code 2;
+``examples/predict.py`` labels raw text with a linear run as the saved model
+does (decoded, ``--calibrated``, ``--top-k``) and refuses a directory that is
+no run, or a broken one, in one line.
 """
 
 from __future__ import annotations
@@ -269,12 +273,29 @@ def script(load_script):
     return load_script("examples/train_linear.py")
 
 
-def test_script_run_directory(script, tmp_path):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def linear_run(script, tmp_path_factory):
+    """A linear run directory of the synthetic dataset (trained once for the module)."""
+    out = tmp_path_factory.mktemp("linear") / "run"
     assert script.main(SCRIPT_ARGV + ["--C", "0.5", "--out", str(out)]) == 0
-    for name in ("config.json", "metrics.json", "predictions.tsv", "model.npz"):
+    return out
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """The synthetic dataset with the script's document limits (what the run trained and scored on)."""
+    from xmtc.data import datasets
+
+    ds = datasets.load("synthetic")
+    ds.valid, ds.test = ds.valid.subset(np.arange(60), "valid"), ds.test.subset(np.arange(120), "test")
+    return ds
+
+
+def test_script_run_directory(script, linear_run):
+    out = linear_run
+    for name in ("config.json", "metrics.json", "predictions.tsv", "model.npz", "vocab.json"):
         assert (out / name).is_file(), name
-    assert not list(out.glob("*.tmp"))
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == "linear" and config["linear"]["C"] == 0.5 and config["linear"]["jobs"] == 1
     assert config["data"]["name"] == "synthetic" and config["data"]["max_train_docs"] == 300
@@ -299,8 +320,127 @@ def test_script_run_directory(script, tmp_path):
     model = LinearOneVsRest.load(out / "model.npz")
     again = model.predict([ds.test.tokens(i) for i in range(120)])
     assert [{ds.label_names[k] for k in s} for s in again] == [set(filter(None, r[2].split("|"))) for r in rows]
+    vocab = json.loads((out / "vocab.json").read_text())
+    assert vocab["vocab"] == ds.vocab.itos and vocab["label_names"] == ds.label_names
+    assert vocab["tokenizer"] == ds.meta["tokenizer"]
     # a second run into the same directory needs --overwrite
     assert script.main(SCRIPT_ARGV + ["--out", str(out)]) == 2
+
+
+def test_script_stores_the_calibrated_entry(linear_run):
+    from evaluation.calibration import MARGIN_GRID
+
+    m = json.loads((linear_run / "metrics.json").read_text())
+    cal = m["calibrated"]
+    assert set(cal) == {"rule", "tau", "valid", "test"} and cal["rule"] == "score >= tau"
+    assert set(cal["valid"]) == set(m["test"]) == set(cal["test"])
+    assert cal["tau"] is None or cal["tau"] in MARGIN_GRID.tolist()
+    # the ranking metrics are the model's margins, unchanged by the threshold
+    for key in ("p@1", "p@3", "p@5", "ndcg@5"):
+        assert cal["test"][key] == m["test"][key] and cal["valid"][key] == m["valid"][key]
+    # tau, chosen on dev, never lowers dev micro-F1 against the decoded sets (score > 0)
+    assert cal["valid"]["micro_f1"] >= m["valid"]["micro_f1"]
+
+
+def test_calibrated_tau_is_the_brute_force_grid_search(linear_run, synthetic):
+    """Every tau of MARGIN_GRID on the dev margins, sets {l : s >= tau} scored by evaluate: the first maximum,
+    and the test figures are those of the same rule at that tau."""
+    from evaluation.calibration import MARGIN_GRID
+
+    model = LinearOneVsRest.load(linear_run / "model.npz")
+    cal = json.loads((linear_run / "metrics.json").read_text())["calibrated"]
+    n = len(synthetic.label_names)
+    f1 = {}
+    for name in ("valid", "test"):
+        split = getattr(synthetic, name)
+        margins = model.decision_function([split.tokens(i) for i in range(len(split))])  # (D, L)
+        f1[name] = {float(t): evaluate([set(np.flatnonzero(r >= t).tolist()) for r in margins], split.label_sets(),
+                                       n)["micro_f1"] for t in MARGIN_GRID}
+        f1[name]["decoded"] = evaluate(model.predict([split.tokens(i) for i in range(len(split))]),
+                                       split.label_sets(), n)["micro_f1"]
+    decoded = f1["valid"].pop("decoded")
+    tau = max(f1["valid"], key=f1["valid"].get)
+    if decoded > f1["valid"][tau]:
+        assert cal["tau"] is None
+    else:
+        assert cal["tau"] == tau
+        assert cal["valid"]["micro_f1"] == pytest.approx(f1["valid"][tau], abs=1e-12)
+        assert cal["test"]["micro_f1"] == pytest.approx(f1["test"][tau], abs=1e-12)
+
+
+def _predict_json(load_script, capsys, argv) -> list[dict]:
+    assert load_script("examples/predict.py").main(argv + ["--json"]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_predict_on_a_linear_run(linear_run, synthetic, load_script, capsys):
+    """predict.py on raw text: the margins and sets of the saved model on the same tokens, for each rule."""
+    from xmtc.data.text import TOKENIZERS
+
+    model = LinearOneVsRest.load(linear_run / "model.npz")
+    texts = [synthetic.test.text(i) for i in range(4)]
+    tokenize = TOKENIZERS[synthetic.meta["tokenizer"]]
+    margins = model.decision_function([synthetic.vocab.encode(tokenize(t)) for t in texts])  # (4, L)
+    names = synthetic.label_names
+    tau = json.loads((linear_run / "metrics.json").read_text())["calibrated"]["tau"]
+
+    def expected(row, chosen):
+        return [(names[k], round(float(row[k]), 4)) for k in sorted(chosen, key=lambda k: (-row[k], k))]
+
+    rules = {(): lambda row: np.flatnonzero(row > 0),
+             ("--calibrated",): lambda row: np.flatnonzero(row > 0) if tau is None else np.flatnonzero(row >= tau),
+             ("--top-k", "3"): lambda row: np.argsort(-row, kind="stable")[:3]}
+    for flags, rule in rules.items():
+        lines = _predict_json(load_script, capsys, [str(linear_run), *texts, *flags])
+        assert len(lines) == 4, flags
+        for line, row in zip(lines, margins):
+            assert [(x["label"], x["score"]) for x in line["labels"]] == expected(row, rule(row)), flags
+    # the decoded sets are those of predictions.tsv's first documents (same tokens: whole documents)
+    rows = (linear_run / "predictions.tsv").read_text().splitlines()[1:5]
+    decoded = _predict_json(load_script, capsys, [str(linear_run), *texts])
+    assert [{x["label"] for x in line["labels"]} for line in decoded] == \
+        [set(filter(None, r.split("\t")[2].split("|"))) for r in rows]
+
+
+def test_inference_load_run_gives_one_interface(linear_run):
+    from xmtc import inference
+
+    run = inference.load_run(linear_run)
+    assert run.kind == "linear" and run.max_src_len is None and run.calibrated is not None
+    out = inference.predict_texts(run, ["w1 w2 w3", "nothing known here"], top_k=2)
+    assert [len(x) for x in out] == [2, 2] and all(isinstance(s, float) for x in out for _, s in x)
+
+
+def test_predict_bad_run_directories_one_line(linear_run, tmp_path, load_script, capsys):
+    import shutil
+
+    predict = load_script("examples/predict.py")
+
+    def fails(argv, message):
+        assert predict.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("predict.py: error: ") and message in err, err
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    fails([str(empty), "words"], "is not a run directory: it holds neither best.pt nor checkpoint.pt")
+    fails([str(tmp_path / "missing"), "words"], "not found")
+    no_vocab = tmp_path / "no_vocab"
+    shutil.copytree(linear_run, no_vocab)
+    (no_vocab / "vocab.json").unlink()
+    fails([str(no_vocab), "words"], "a linear run without vocab.json")
+    broken = tmp_path / "broken"
+    shutil.copytree(linear_run, broken)
+    (broken / "model.npz").write_bytes(b"not a zip file")
+    fails([str(broken), "words"], "cannot read the linear model")
+    old = tmp_path / "old"
+    shutil.copytree(linear_run, old)
+    m = json.loads((old / "metrics.json").read_text())
+    del m["calibrated"]
+    (old / "metrics.json").write_text(json.dumps(m))
+    fails([str(old), "words", "--calibrated"], "no 'calibrated' entry")
+    assert predict.main([str(old), "words"]) == 0  # the decoded sets need no entry
+    capsys.readouterr()
 
 
 @pytest.mark.parametrize("argv, message", [
