@@ -48,6 +48,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from evaluation.report import atomic_write
+
 #: Token ids of ``<pad>`` and ``<unk>`` (the same as ``xmtc.data.text.PAD`` / ``xmtc.data.text.UNK``;
 #: ``baselines`` may not import ``xmtc``, a test checks they agree).
 PAD_ID, UNK_ID = 0, 1
@@ -485,10 +487,8 @@ class LinearOneVsRest:
     def save(self, path) -> Path:
         """Write the model to ``path`` (``.npz``, no pickle), atomically."""
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
+        with atomic_write(path, "wb", permissions=0o644) as f:
             np.savez(f, **self.state_dict())
-        tmp.replace(path)
         return path
 
     @classmethod

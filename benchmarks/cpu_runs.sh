@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The README's --preset cpu runs (EURLEX57K, Reuters), two at a time on a 2-core CPU, each
+# The --preset cpu runs of docs/results.md (EURLEX57K, Reuters), two at a time on a 2-core CPU, each
 # continued with --resume where its run directory holds a checkpoint. Run it again after an
 # interruption (a session's end): finished runs are skipped, interrupted ones resume from their
 # last completed epoch. A finished run's config.json and metrics.json are copied to
-# results/<dataset>/<run>/ (the only files committed); then regenerate the README tables with
-#   python examples/results_table.py eurlex57k --write README.md   (and reuters)
+# results/<dataset>/<run>/ (the only files committed); then regenerate the tables of docs/results.md with
+#   python examples/results_table.py eurlex57k --write docs/results.md   (and reuters)
 #
 #   mkdir -p ~/runs && nohup bash benchmarks/cpu_runs.sh > ~/runs/queue.log 2>&1 &
 #
@@ -31,7 +31,7 @@ run_one() {
   local dir="$RUNS/$dataset/$name"
   mkdir -p "$RUNS/$dataset"
   if finished "$dir"; then echo "$(date +%T) $dataset/$name: finished earlier"; else
-    # the command of the README table (xmtc/reporting/results.py), with this machine's data and run directories
+    # the command of the results table (xmtc/reporting/results.py), with this machine's data and run directories
     local cmd
     if ! cmd=$("$PY" -c 'import sys; from xmtc.reporting.results import command; print(command(sys.argv[1], "cpu", sys.argv[2], sys.argv[3]))' \
           "$dataset" "$name" "$DATA" 2>&1); then

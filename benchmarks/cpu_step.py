@@ -49,7 +49,7 @@ from pathlib import Path
 
 import torch
 
-from baselines import MLC2Seq, SGM, Seq2Seq, Seq2SeqConfig, SGMConfig
+from baselines import SGM, MLC2Seq, Seq2Seq, Seq2SeqConfig, SGMConfig
 from models import BahdanauAttention, OTSeq2Set, OTSeq2SetConfig
 from models.encoder import Encoder
 

@@ -15,7 +15,7 @@
 # Each stage writes under OUT_DIR and logs to OUT_DIR/<stage>.log; a failed stage
 # does not stop the others (the exit code is the number of failed stages).
 # Printed at the end: the hardware, torch version and every command that ran
-# (OUT_DIR/commands.txt), for the README's results tables.
+# (OUT_DIR/commands.txt), for the results tables of docs/results.md.
 #
 # With the device tool (runs in the repo root; only the working tree travels,
 # 64 MiB at most): copy the data into an ignored folder of the checkout first,

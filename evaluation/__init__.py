@@ -21,9 +21,9 @@ from .calibration import Threshold, apply_threshold, choose_threshold
 from .core import SET_KEYS, evaluate
 from .diagnostics import frequency_buckets
 from .ranking import inverse_propensity
-from .report import render_table, write_json
+from .report import atomic_write, render_table, write_json
 from .significance import BootstrapResult, document_counts, micro_f1_from_counts, paired_bootstrap, seed_summary
 
-__all__ = ["evaluate", "SET_KEYS", "render_table", "write_json", "frequency_buckets", "inverse_propensity",
+__all__ = ["evaluate", "SET_KEYS", "atomic_write", "render_table", "write_json", "frequency_buckets", "inverse_propensity",
            "document_counts", "micro_f1_from_counts", "paired_bootstrap", "BootstrapResult", "seed_summary",
            "choose_threshold", "apply_threshold", "Threshold"]

@@ -2,7 +2,9 @@
 
 The library never prints: :func:`render_table` returns a ``rich.table.Table``
 for the caller to print (``rich.console.Console().print(table)``), and
-:func:`write_json` writes a file.
+:func:`write_json` writes a file through :func:`atomic_write`, the toolkit's one
+way to write a file that a reader (or a killed run) never sees half-written:
+checkpoints, run directories, caches and models use it too.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import json
 import math
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping
 
 from rich.table import Table
 
-__all__ = ["render_table", "write_json", "metric_group"]
+__all__ = ["atomic_write", "render_table", "write_json", "metric_group"]
 
 _GROUPS = (
     ("set", ("micro_", "macro_precision", "macro_recall", "macro_f1", "weighted_", "example_", "subset_", "hamming_")),
@@ -90,11 +93,55 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def write_json(metrics: Mapping[str, Any], path: str | os.PathLike, *, indent: int = 2) -> Path:
-    """Write ``metrics`` as JSON atomically (temp file in the same folder + rename).
+@contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", *, encoding: str | None = "utf-8",
+                 permissions: int | None = None):
+    """``with atomic_write(path, "wb") as f: ...``: ``path`` appears complete or not at all.
 
-    A reader never sees a half-written file: the text goes to a temporary file
-    beside ``path``, is flushed and fsynced, then ``os.replace``-d onto it.
+    The file is written to a temporary file beside ``path``, flushed and fsynced,
+    renamed onto ``path`` (``os.replace``) and the directory fsynced, so a reader or
+    a run killed mid-write sees the old file or the new one, never a part. An
+    exception inside the block leaves ``path`` untouched and removes the temporary.
+    ``mode``: ``"w"`` (text, ``encoding``) or ``"wb"``; ``permissions``: the file's mode
+    bits (default: the temporary file's, owner read/write only).
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write: mode must be 'w' or 'wb', got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({"encoding": encoding} if mode == "w" else {})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        if permissions is not None:
+            os.chmod(tmp, permissions)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json(metrics: Mapping[str, Any], path: str | os.PathLike, *, indent: int = 2) -> Path:
+    """Write ``metrics`` as JSON atomically (:func:`atomic_write`).
+
     Nested mappings (e.g. ``{"test": {...}}``) and numpy scalars are accepted.
 
     Returns
@@ -103,17 +150,7 @@ def write_json(metrics: Mapping[str, Any], path: str | os.PathLike, *, indent: i
         The path written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_plain(metrics), indent=indent) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        f.write(text)
     return path

@@ -30,11 +30,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from xmtc.config import cli
-
-from xmtc.train import engine
+from xmtc import run
+from xmtc.config import ConfigError, cli
 from xmtc.config.ablation import BY_NAME
-from xmtc.config import ConfigError
 from xmtc.reporting.progress import config_table, make_progress, results_table
 
 COLUMNS = [
@@ -122,7 +120,7 @@ def _main(argv) -> int:
         console.rule(f"{name} ({model}, LightConv {'on' if cfg.net.lightconv(model) else 'off'}"
                      f"{', OT weight ' + str(cfg.net.ot_weight) if model == 'otseq2set' else ''})")
         with make_progress(console, args.progress, interval=args.log_interval, every=args.log_batches) as progress:
-            res = engine.train_run(cfg, out_dir=run_dir, resume=resume, callbacks=progress)
+            res = run.train_run(cfg, out_dir=run_dir, resume=resume, callbacks=progress)
         rows.append({"model": name, **res.test, "train_time_s": res.fit.train_time_s, "parameters": res.parameters})
         console.print(f"{name}: test micro-F1 {res.test['micro_f1']:.4f}, macro-F1 {res.test['macro_f1']:.4f}, "
                       f"training {res.fit.train_time_s:.1f}s")

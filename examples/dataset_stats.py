@@ -17,11 +17,16 @@ import sys
 import time
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from xmtc.config import cli
-
 from xmtc.data import datasets
 from xmtc.data.datasets.stats import TABLE1_FIELDS
 
@@ -66,7 +71,12 @@ def _main(argv) -> int:
         extra["from cache"].append(str(ds.from_cache))
         extra["validation"].append(st["valid_source"])
         if args.glove:
-            from xmtc.data.embeddings import dataset_label_embeddings, glove_words_for, input_embeddings, read_glove
+            from xmtc.data.embeddings import (
+                dataset_label_embeddings,
+                glove_words_for,
+                input_embeddings,
+                read_glove,
+            )
 
             g = read_glove(args.glove, words=glove_words_for(ds))
             _, cov_in = input_embeddings(ds.vocab, g)

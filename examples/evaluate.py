@@ -27,12 +27,11 @@ from pathlib import Path
 from rich.console import Console
 
 from evaluation import render_table
-from xmtc.config import cli, settings
-from xmtc.data import datasets, loading
-from xmtc.train import engine, runtime
 from xmtc import inference
-from xmtc.config import ConfigError
+from xmtc.config import ConfigError, cli, settings
+from xmtc.data import datasets, loading
 from xmtc.reporting.progress import make_progress
+from xmtc.train import engine, runtime
 
 WEIGHTS = ("best.pt", "checkpoint.pt")  # in order of preference
 

@@ -22,10 +22,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from xmtc.config import cli
-
+from xmtc.config import ConfigError, cli
 from xmtc.data import datasets
-from xmtc.config import ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:

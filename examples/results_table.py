@@ -18,10 +18,8 @@ import json
 import sys
 from pathlib import Path
 
-from xmtc.config import cli
-
+from xmtc.config import DATASETS, ConfigError, cli
 from xmtc.reporting import results
-from xmtc.config import DATASETS, ConfigError
 
 
 def _check_json(root: Path) -> None:

@@ -12,7 +12,9 @@ Every field of the data / net / train configs is settable: a named flag per fiel
 saved run's ``config.json``. Later wins: preset < ``--fast`` < ``--config`` < flags.
 
 The steps, top to bottom: config -> data -> model -> loss -> loop ->
-evaluation -> save. The run directory (``--out``, default
+evaluation -> calibrated set size -> save; the config is built here from the
+command line, the rest is one call of ``xmtc.run.train_run`` (which
+``examples/benchmark.py`` makes too). The run directory (``--out``, default
 ``runs/otseq2set-<data>[-fast]``) receives ``config.json``, ``metrics.json``
 (every epoch; the test metrics under ``test``), ``predictions.tsv``,
 ``checkpoint.pt`` (for ``--resume``: the last epoch's end, or a batch within an
@@ -31,17 +33,16 @@ import sys
 from rich.console import Console
 
 from evaluation import render_table
-from xmtc import calibration, registry
+from xmtc.run import train_run
 from xmtc.config import cli
-from xmtc.data import datasets, loading
-from xmtc.train import distributed, engine, rundir, runtime
 from xmtc.reporting.progress import config_table, make_progress
+from xmtc.train import distributed, runtime
 
 MODEL = "otseq2set"
 
 
 def train(name: str, argv, description: str) -> int:
-    """The seven steps for any registered model (``otseq2set``, ``seq2seq``, ``mlc2seq``, ``sgm``)."""
+    """The eight steps for any registered model (``otseq2set``, ``seq2seq``, ``mlc2seq``, ``sgm``)."""
     # 1. config: the dataset's preset (paper Table 2), --fast, then the command line
     args = cli.train_parser(name, description).parse_args(argv)
     cfg = cli.config_from_args(args, name)
@@ -54,11 +55,9 @@ def train(name: str, argv, description: str) -> int:
 
 
 def _train(name: str, args, cfg, out) -> int:
-    """Steps 1 (the rest) to 7 in the run directory ``out``."""
+    """Steps 2 to 8 in the run directory ``out``, through ``xmtc.run.train_run``."""
     dist = distributed.init_distributed()  # under torchrun: one process per GPU (or CPU slot); rank 0 reports
-    runtime.set_threads(cfg.train.threads)
     device = runtime.select_device(cfg.train.device)
-    runtime.seed_everything(cfg.train.seed, cfg.train.deterministic)
     console = Console(quiet=not dist.is_main)
     console.print(config_table(cfg.to_dict(), title=f"{name} on {cfg.data.name} (device {device}"
                                                     f"{f', {dist.world_size} processes' if dist.active else ''})"))
@@ -66,51 +65,19 @@ def _train(name: str, args, cfg, out) -> int:
     # progress: rich bars on a terminal, plain time-stamped lines in a log file (--progress)
     with make_progress(console, args.progress, interval=args.log_interval, every=args.log_batches,
                        enabled=dist.is_main) as progress:
-        # 2. data: tokenised splits, vocabulary and label ids from the training split
-        data = loading.load_data(cfg.data, seed=cfg.train.seed, progress=progress.on_data)
-        if note := datasets.cache_note(data):
-            progress.log(note)
-        if cfg.data.embeddings:
-            progress.log(f"reading embeddings {cfg.data.embeddings}")
-        embeddings = loading.load_embeddings(cfg, data)  # GloVe words + label names, if --embeddings
-        progress.log(f"data: {data}")
-        if embeddings is not None:
-            progress.log(f"GloVe {embeddings.path}: words {embeddings.word_coverage}, "
-                         f"labels {embeddings.label_coverage}")
-
+        # 2. data: tokenised splits, vocabulary and label ids from the training split; GloVe if --embeddings
         # 3. model: BiGRU encoder + attention GRU decoder. OTSeq2Set adds LightConv and
         #    decodes N steps (student forcing); the baselines decode greedily until EOS
-        model = registry.build_model(cfg, data, embeddings).to(device)
-        mc = model.config
-        steps = f"N = {mc.n_steps}" if hasattr(mc, "n_steps") else f"at most {mc.max_steps} steps"
-        progress.log(f"model: {type(model).__name__}, {steps}, LightConv {'on' if mc.use_lightconv else 'off'}, "
-                     f"{model.num_parameters():,} parameters")
-        if dist.is_main and not args.resume:  # resuming: rewritten once fit has accepted the settings
-            rundir.write_config(out, cfg, rundir.run_info(model, data, device))
-
         # 4. loss: model.compute_loss(batch); for OTSeq2Set bipartite matching NLL + λ·OT (Eq. 17),
         #    for the baselines token cross-entropy over their label order, then EOS (teacher forcing)
         # 5. loop: Adam, cosine annealing, clip 8; validation each epoch, best.pt by micro-F1
-        result = engine.fit(model, data, cfg, device=device, out_dir=out, resume=args.resume, callbacks=progress)
-        if dist.is_main and args.resume:
-            rundir.write_config(out, cfg, rundir.run_info(model, data, device))
-
         # 6. evaluation of the best epoch on the test split
-        test, prediction = engine.evaluate(model, data, "test", cfg.train, device=device,
-                                           label_order=model.label_order, callbacks=progress)
+        # 7. beyond the paper: the set size re-decided by one threshold τ chosen on dev (score >= τ)
+        # 8. save: metrics.json (every epoch, "test" and "calibrated") and predictions.tsv
+        res = train_run(cfg, out_dir=out, resume=args.resume, callbacks=progress)
 
-        # 7. beyond the paper: the set size re-decided by one threshold tau chosen on dev (score >= tau)
-        calibrated = None
-        if dist.is_main:
-            progress.log("calibrating the set size: a threshold on the label scores, chosen on the dev split")
-            calibrated = calibration.calibrate(model, data, cfg.train, device=device)
-
-    # 8. save: metrics.json (every epoch, "test" and "calibrated") and predictions.tsv
-    if dist.is_main:
-        rundir.write_metrics(out, result.history, result.best, test,
-                             {**rundir.summary(model, result), "calibrated": calibrated})
-        rundir.write_predictions(out, data.test, prediction, data.label_names)
-    console.print(render_table(test, title=f"{name} on {cfg.data.name}: test (best epoch {result.best['epoch']})"))
+    test, calibrated = res.test, res.calibrated
+    console.print(render_table(test, title=f"{name} on {cfg.data.name}: test (best epoch {res.fit.best['epoch']})"))
     if calibrated is not None:
         tau = calibrated["tau"]
         rule = "decoded sets kept (no threshold did better on dev)" if tau is None else f"score >= {tau:g}"
@@ -118,7 +85,7 @@ def _train(name: str, args, cfg, out) -> int:
                       f"{100 * test['micro_recall']:.2f} / {100 * test['micro_f1']:.2f}; calibrated ({rule}) "
                       f"{100 * calibrated['test']['micro_precision']:.2f} / "
                       f"{100 * calibrated['test']['micro_recall']:.2f} / {100 * calibrated['test']['micro_f1']:.2f}")
-    console.print(f"training time {result.train_time_s:.1f}s; run directory {out}")
+    console.print(f"training time {res.fit.train_time_s:.1f}s; run directory {out}")
     return 0
 
 

@@ -31,6 +31,8 @@ import numpy as np
 import ot  # POT, the exact optimal-transport reference
 import torch
 
+from baselines.seq2seq import sequence_targets
+from evaluation import evaluate
 from losses.ipot import ipot, ipot_reference, ipot_value
 from losses.matching import assign_targets
 from losses.sequence import sequence_cross_entropy
@@ -39,8 +41,6 @@ from models.decoder import Bottleneck
 from models.lightconv import LightConv
 from models.otseq2set import OTSeq2Set, OTSeq2SetConfig
 from models.specials import BOS, EMPTY, EOS, N_SPECIAL
-from baselines.seq2seq import sequence_targets
-from evaluation import evaluate
 from xmtc.data import datasets
 from xmtc.data.batching import SplitDataset, collate
 

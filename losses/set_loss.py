@@ -70,6 +70,8 @@ __all__ = ["set_loss", "set_loss_reference", "matching_loss", "cosine_distance"]
 
 _EPS = 1e-8
 IPOT_IMPLS = ("auto", "eager", "fused")
+#: The paper's λ_∅ (Eq. 13, Section 3.4): the weight of a step matched to ∅ against 1 for a real label.
+EMPTY_WEIGHT = 0.2
 
 
 def set_loss(
@@ -80,7 +82,7 @@ def set_loss(
     *,
     scheme: str = "all",
     empty_id: int = 0,
-    empty_weight: float = 0.2,
+    empty_weight: float = EMPTY_WEIGHT,
     ot_weight: float = 8.0,
     ipot_beta: float = 1.0,
     ipot_iter: int = 50,
@@ -182,7 +184,7 @@ def matching_loss(
     assigned: torch.Tensor,
     *,
     empty_id: int = 0,
-    empty_weight: float = 0.2,
+    empty_weight: float = EMPTY_WEIGHT,
     reduction: str = "mean",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Matching loss (Eq. 13): weighted NLL of the matched targets, normalised by the weights.
@@ -319,7 +321,7 @@ def set_loss_reference(
     *,
     scheme: str = "all",
     empty_id: int = 0,
-    empty_weight: float = 0.2,
+    empty_weight: float = EMPTY_WEIGHT,
     ot_weight: float = 8.0,
     ipot_beta: float = 1.0,
     ipot_iter: int = 50,

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from losses.set_loss import EMPTY_WEIGHT
+
 from .backbone import BackboneConfig, EncoderDecoder
 from .prediction import Prediction, prediction_from_steps
 from .specials import BOS, EOS, N_SPECIAL, PAD
@@ -40,7 +42,7 @@ class OTSeq2SetConfig(BackboneConfig):
 
     n_steps: int = 24
     scheme: str = "all"
-    empty_weight: float = 0.2
+    empty_weight: float = EMPTY_WEIGHT
     ot_weight: float = 8.0
     ipot_beta: float = 1.0
     ipot_iter: int = 50

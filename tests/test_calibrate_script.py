@@ -108,5 +108,5 @@ def test_bad_run_directories_one_line_and_nothing_written(fresh, script, tmp_pat
     (unfinished / "metrics.json").write_text("{not json")
     fails([str(unfinished)], "is not valid JSON")
     (unfinished / "metrics.json").unlink()
-    fails([str(unfinished)], "metrics.json not found")
+    fails([str(unfinished)], "no metrics.json at")
     fails([], "the following arguments are required: RUN_DIR")

@@ -11,7 +11,7 @@ import torch
 
 from evaluation.calibration import PROBABILITY_GRID
 from xmtc import registry
-from xmtc.config.settings import config_from_saved
+from xmtc.config.settings import compose
 from xmtc.data import loading
 from xmtc.train import checkpoint
 
@@ -48,7 +48,7 @@ def old_count_calibration_tau(run_dir) -> tuple[float, float]:
     scores of best.pt on dev, micro-F1 ``2PR / (P + R)`` at every τ of :data:`OLD_TAUS` (gold labels beyond
     the model's counted as misses), the first maximum. Returns ``(tau, dev micro-F1)``."""
     state = checkpoint.load(run_dir / "best.pt")
-    cfg = config_from_saved(state["config"])
+    cfg = compose(saved=state["config"])
     data = loading.load_data(cfg.data, seed=cfg.train.seed)
     model = registry.model_from_checkpoint(state).eval()
     L = model.config.n_labels

@@ -1,7 +1,7 @@
 """Every setting from the command line (``--set``, named flags, ``--config``) and progress lines for logs.
 
 Checked: each annotation type parses (int, float, bool, str, ``X | None``,
-tuples, ``Literal``, dict); every field of the data / net / train configs is
+``Literal``, dict); every field of the data / net / train configs is
 reachable by ``--set`` and (but ``data.name``, ``data.options``) by a named flag
 that maps to it, a field added to a dataclass included; bad keys and values
 give one line naming the flag or key and exit 2; a saved ``config.json``
@@ -23,12 +23,22 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from xmtc.config import cli, settings
-
-from xmtc.train import rundir
-from xmtc.config import LIMITS, SECTIONS, ConfigError, NetConfig, check_limit, preset
+from xmtc.config import (
+    SECTIONS,
+    ConfigError,
+    NetConfig,
+    check_limit,
+    cli,
+    field_meta,
+    limits,
+    preset,
+    setting,
+    settings,
+)
+from xmtc.config.schema import AT_LEAST_1
 from xmtc.data.loading import embeddings_path
 from xmtc.reporting.progress import LogProgress, RichProgress, make_progress
+from xmtc.train import rundir
 
 
 def parse(argv, model="otseq2set"):
@@ -54,9 +64,6 @@ def one_line_error(capsys, argv, model="otseq2set") -> str:
     (str, "cuda:1", "cuda:1"),
     (int | None, "none", None), (int | None, "NULL", None), (int | None, "512", 512),
     (str | None, "None", None), (float | None, "0.5", 0.5),
-    (tuple[int, ...], "3,7,15,30", (3, 7, 15, 30)), (tuple[int, ...], "(3, 7)", (3, 7)),
-    (tuple[int, ...], "[5]", (5,)), (tuple[int, int], "1,2", (1, 2)), (tuple[float, ...], "0.5,1", (0.5, 1.0)),
-    (tuple[int, ...] | None, "none", None), (list[int], "1, 2", [1, 2]),
     (typing.Literal["zero", "random"], "zero", "zero"),
     (dict, '{"n_docs": 600}', {"n_docs": 600}),
 ])
@@ -66,8 +73,8 @@ def test_parse_text_by_annotation(tp, text, value):
 
 
 @pytest.mark.parametrize("tp, text", [
-    (int, "3.5"), (int, "none"), (float, "abc"), (float, "nan"), (bool, "maybe"), (tuple[int, ...], "3,x"),
-    (tuple[int, int], "1,2,3"), (typing.Literal["zero", "random"], "one"), (dict, "[1, 2]"), (dict, "{bad"),
+    (int, "3.5"), (int, "none"), (float, "abc"), (float, "nan"), (bool, "maybe"),
+    (typing.Literal["zero", "random"], "one"), (dict, "[1, 2]"), (dict, "{bad"),
 ])
 def test_parse_text_rejects_with_the_key_and_the_type(tp, text):
     with pytest.raises(ConfigError) as e:
@@ -90,7 +97,7 @@ def _other_value(key: str, current) -> tuple[str, object]:
     origin = typing.get_origin(base) or base
     candidates = {
         bool: [str(not current).lower()], int: ["3", "7"], float: ["0.5", "0.25"], str: ["first_n", "all", "x"],
-        tuple: ["3,7", "2"], list: ["3,7"], dict: ['{"a": 1}'],
+        dict: ['{"a": 1}'],
     }.get(origin, [str(a) for a in typing.get_args(base)] if origin is typing.Literal else [])
     if optional:
         candidates = candidates + ["none"]
@@ -120,7 +127,9 @@ def test_every_field_is_settable_with_set():
 
 def test_named_flags_map_to_their_fields(load_script):
     flags = cli.named_flags(None)
-    assert set(flags.values()) == set(settings.keys()) - cli.NO_FLAG  # every field but data.name/options
+    no_flag = {k for k in settings.keys() if field_meta(k)["flag"] is False}
+    assert no_flag == {"data.name", "data.options"}
+    assert set(flags.values()) == set(settings.keys()) - no_flag  # every field but data.name/options
     assert len(set(flags)) == len(flags)
     cfg = preset("reuters", fast=True)
     for flag, key in flags.items():
@@ -180,18 +189,20 @@ def test_set_model_flags_only_in_the_set_model_script_but_set_reaches_them():
 def test_a_new_field_gets_a_flag_and_set(monkeypatch):
     @dataclasses.dataclass
     class NetPlus(NetConfig):
-        lightconv_kernels: tuple[int, ...] = (3, 7, 15, 30)
-        empty_init: typing.Literal["zero", "random"] = "zero"
+        lightconv_heads: int = setting(16, "LightConv heads", limit=AT_LEAST_1)
+        empty_init: typing.Literal["zero", "random"] = setting("zero", "the empty label's first embedding")
 
     monkeypatch.setitem(SECTIONS, "net", NetPlus)
-    args = cli.train_parser("otseq2set", "t").parse_args(
-        ["--data", "reuters", "--lightconv-kernels", "3,7", "--set", "net.lightconv_kernels=5,9,13",
-         "--empty-init", "random"])
-    assert args.settings == [("net.lightconv_kernels", (3, 7)), ("net.lightconv_kernels", (5, 9, 13)),
-                             ("net.empty_init", "random")]
-    assert "net.lightconv_kernels" in settings.keys()
-    saved = {"preset": "reuters", "model": "otseq2set", "net": {"lightconv_kernels": [3, 5]}}
-    assert settings.config_from_saved(saved).net.lightconv_kernels == (3, 5)  # JSON list -> tuple
+    parser = cli.train_parser("otseq2set", "t")
+    args = parser.parse_args(["--data", "reuters", "--lightconv-heads", "8", "--set", "net.lightconv_heads=4",
+                              "--empty-init", "random"])
+    assert args.settings == [("net.lightconv_heads", 8), ("net.lightconv_heads", 4), ("net.empty_init", "random")]
+    assert "net.lightconv_heads" in settings.keys()
+    assert "LightConv heads [net.lightconv_heads]" in " ".join(parser.format_help().split())  # help from the field
+    with pytest.raises(ConfigError, match=r"net.lightconv_heads must be >= 1, got 0"):  # limit from the field
+        settings.parse_value("net.lightconv_heads", "0")
+    saved = {"preset": "reuters", "model": "otseq2set", "net": {"lightconv_heads": 2}}
+    assert settings.compose(saved=saved).net.lightconv_heads == 2
 
 
 # --------------------------------------------------------------------------- errors: one line, exit 2
@@ -206,7 +217,7 @@ def test_a_new_field_gets_a_flag_and_set(monkeypatch):
     (["--set", "net.bottleneck=big"], ["--set", "net.bottleneck", "an integer or none"]),
     (["--dropout", "abc"], ["--dropout", "net.dropout", "expected a number"]),
     (["--epochs", "0"], ["--epochs", "train.epochs must be >= 1"]),
-    (["--scheme", "some"], ["--scheme", "'all' or 'first_n'"]),
+    (["--scheme", "some"], ["--scheme", "expected one of all, first_n", "'some'"]),
     (["--epochs", "none"], ["--epochs", "expected an integer"]),
 ])
 def test_bad_keys_and_values(capsys, argv, expected):
@@ -279,10 +290,13 @@ def test_config_misuse(capsys, tmp_path):
     assert "train_otseq2set.py" in one_line_error(capsys, ["--config", str(path)], model="seq2seq")
 
 
-def test_limits_name_real_fields():
-    for key in LIMITS:
-        section, name = key.split(".")
-        assert name in {f.name for f in dataclasses.fields(SECTIONS[section])}, key
+def test_every_field_is_declared_with_help_and_every_number_with_a_limit():
+    for key in settings.keys():
+        meta = field_meta(key)
+        assert meta["help"], key  # the flag's help, and the key's description in docs/usage.md
+        base, _ = settings._base(settings.field_type(key))
+        if base in (int, float):
+            assert key in limits(), f"{key}: a number without a declared limit"
 
 
 # --------------------------------------------------------------------------- progress lines for logs

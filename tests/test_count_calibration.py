@@ -80,7 +80,7 @@ def test_bad_run_directories_one_line(calib, run, tmp_path, capsys):
     fails([str(tmp_path / "missing")], "run directory")
     empty = tmp_path / "empty"
     empty.mkdir()
-    fails([str(empty)], "metrics.json not found")
+    fails([str(empty)], "no metrics.json at")
     unfinished = tmp_path / "unfinished"
     shutil.copytree(run, unfinished)
     m = _metrics(unfinished)

@@ -1,12 +1,21 @@
-"""Batching (xmtc/data/batching.py): collate shapes and masks, label orders, sampler."""
+"""Batching (xmtc/data/batching.py): collate shapes and masks, label orders, sampler; the loaders of
+xmtc/data/loading.py over a dataset (the ones training uses)."""
 
 import numpy as np
 import pytest
 import torch
 
 from xmtc.data import datasets
-from xmtc.data.batching import Batch, BucketBatchSampler, SplitDataset, collate, make_loader
+from xmtc.config import TrainConfig
+from xmtc.data.batching import Batch, BucketBatchSampler, SplitDataset, collate
 from xmtc.data.datasets.base import RawSplit, XMTCDataset, prepare
+from xmtc.data.loading import make_loader as run_loader
+
+
+def make_loader(dataset, split, *, batch_size=32, label_order="file", seed=0, bucket=False):
+    """``xmtc.data.loading.make_loader`` with the train settings spelled as arguments."""
+    cfg = TrainConfig(batch_size=batch_size, eval_batch_size=batch_size, seed=seed, bucket=bucket)
+    return run_loader(dataset, split, cfg, label_order=label_order, train=split == "train")
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +67,9 @@ def test_collate_shapes_masks_and_padding():
     assert torch.equal(c.src, b.src) and c.labels.dtype == torch.long and c.src_mask.dtype == torch.bool
 
 
-def test_loader_over_split_matches_documents(syn):
-    dl = make_loader(syn, "valid", batch_size=16, label_order="file", max_src_len=10)
+def test_loader_over_split_matches_documents(syn, monkeypatch):
+    monkeypatch.setattr(syn, "max_src_len", 10)  # as load_data sets it from data.max_src_len
+    dl = make_loader(syn, "valid", batch_size=16, label_order="file")
     seen = []
     for b in dl:
         assert b.src.shape[1] <= 10 and b.src.shape == b.src_mask.shape

@@ -17,15 +17,11 @@ from xmtc.config import cli
 from xmtc.data import loading
 
 from xmtc import registry
+from xmtc.run import train_run
 from xmtc.config import FAST, PRESETS, ConfigError, RunConfig, compose, preset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def tiny_config(**train) -> RunConfig:
@@ -75,7 +71,7 @@ def test_compose_order_preset_fast_overrides():
     assert cfg.train.epochs == 7  # the override wins
     assert cfg.train.lr == FAST["reuters"]["train"]["lr"]  # None = not given
     assert cfg.net.scheme == "first_n" and cfg.out == "x"
-    assert RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert compose(saved=json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
 @pytest.mark.parametrize("overrides", [
@@ -289,11 +285,11 @@ def test_load_embeddings_sets_dims(tiny_data, tmp_path):
 
 def test_train_run_refused_resume_leaves_the_config_record(tmp_path):
     cfg = tiny_config(epochs=1)
-    engine.train_run(cfg, out_dir=tmp_path)
+    train_run(cfg, out_dir=tmp_path)
     before = (tmp_path / "config.json").read_text()
     other = tiny_config(epochs=1, lr=0.5)  # not the settings the checkpoint was made with
     with pytest.raises(checkpoint.CheckpointError, match="other settings"):
-        engine.train_run(other, out_dir=tmp_path, resume=True)
+        train_run(other, out_dir=tmp_path, resume=True)
     assert (tmp_path / "config.json").read_text() == before
 
 
@@ -316,7 +312,7 @@ def test_train_one_epoch_takes_a_bare_model(tiny_data):
 
 def test_resume_after_a_stop_between_checkpoint_and_best_file(tiny_data, tmp_path):
     cfg = tiny_config(epochs=1)
-    engine.seed_everything(0)
+    runtime.seed_everything(0)
     model = registry.build_model(cfg, tiny_data)
     engine.fit(model, tiny_data, cfg, device=torch.device("cpu"), out_dir=tmp_path)
     state = checkpoint.load(tmp_path / "checkpoint.pt")

@@ -51,7 +51,7 @@ def assert_png(path: Path, min_size: int = (300, 200)) -> None:
 def run_dir(tmp_path_factory) -> Path:
     """A finished run directory: 2 epochs of a tiny OTSeq2Set on synthetic data (seconds on a CPU)."""
     from xmtc import config
-    from xmtc.train import engine
+    from xmtc.run import train_run
     out = tmp_path_factory.mktemp("runs") / "otseq2set-synthetic-tiny"
     cfg = config.compose("synthetic", fast=True, overrides={
         "data": {"max_src_len": 30, "options": {"n_docs": 120, "n_labels": 8}},
@@ -59,7 +59,7 @@ def run_dir(tmp_path_factory) -> Path:
         "train": {"epochs": 2, "batch_size": 32, "device": "cpu"},
         "out": str(out),
     })
-    engine.train_run(cfg, out_dir=out)
+    train_run(cfg, out_dir=out)
     for name in ("config.json", "metrics.json", "predictions.tsv"):
         assert (out / name).is_file(), f"the engine did not write {name}"
     return out

@@ -15,6 +15,7 @@ import pytest
 from xmtc.config import cli
 
 from xmtc.reporting import results
+from xmtc.train import rundir
 from xmtc.config import SECTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +128,7 @@ def test_committed_predictions_give_the_committed_micro_f1(dataset):
 
     runs = [r for r in results.collect(ROOT / "results", dataset) if r.predictions]
     for r in runs:
-        f1 = float(micro_f1_from_counts(results.document_counts(results.read_predictions(r.predictions))))
+        f1 = float(micro_f1_from_counts(results.document_counts(rundir.read_predictions(r.predictions))))
         assert f1 == pytest.approx(r.metrics["test"]["micro_f1"], abs=1e-9), (r.name, r.seed)
 
 
@@ -146,11 +147,8 @@ def test_replace_block_keeps_the_rest():
         results.replace_block("no markers", "eurlex57k", "new")
 
 
-def test_a_config_written_by_its_command_passes_the_check_and_another_fails(tmp_path, monkeypatch):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "glove.6B.50d.subset.txt.gz").write_bytes(b"x")
-    monkeypatch.setenv("XMTC_DATA", str(data))
+def test_a_config_written_by_its_command_passes_the_check_and_another_fails(stand_in_data_dir):
+    data = stand_in_data_dir
     argv = shlex.split(results.command("eurlex57k", "cpu", "bm", str(data)))[2:]
     saved = cli.config_from_args(cli.train_parser("otseq2set", "test").parse_args(argv), "otseq2set").to_dict()
     saved["net"]["embed_dim"] = 50  # what the GloVe file sets at run time
@@ -189,14 +187,12 @@ def test_docs_table_equals_the_committed_metrics(dataset):
 
 
 @pytest.mark.parametrize("dataset", ["eurlex57k", "reuters"])
-def test_committed_configs_are_what_their_commands_resolve_to(dataset, monkeypatch):
-    data = ROOT.parent / "shared" / "data"
-    monkeypatch.setenv("XMTC_DATA", str(data))
+def test_committed_configs_are_what_their_commands_resolve_to(dataset, stand_in_data_dir):
     runs = results.collect(ROOT / "results", dataset)
     assert runs, f"no committed run under results/{dataset}"
     for run in runs:
         if run.name != results.LINEAR:  # no preset: its config is its own (tests/test_linear.py)
-            _check_config(run, dataset, "../shared/data")
+            _check_config(run, dataset, str(stand_in_data_dir))  # the data directory is not compared
 
 
 def _epochs(rates_and_f1s) -> list[dict]:

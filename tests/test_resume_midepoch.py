@@ -36,6 +36,7 @@ from xmtc.config import cli
 from xmtc.data import loading
 
 from xmtc import registry
+from xmtc import run as whole_run
 from xmtc.config import compose
 from xmtc.train.stopping import Interrupted, SavePoint
 
@@ -45,12 +46,7 @@ N_BATCHES = 6  # 96 training documents in batches of 16
 _TIMINGS = {"time_s", "docs_per_s", "valid_time_s"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():  # module scope: before the module's shared runs (float sums depend on the thread count)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def tiny_config(**train):
@@ -362,7 +358,7 @@ def test_a_failed_run_removes_the_run_directory_it_created(script, tmp_path, mon
     def boom(*a, **k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(loading, "load_data", boom)
+    monkeypatch.setattr(whole_run, "load_data", boom)
     out = tmp_path / "new"
     with pytest.raises(RuntimeError, match="boom"):
         script.main(SYNTH + ["--out", str(out)])
@@ -379,7 +375,7 @@ def test_a_failed_run_removes_the_run_directory_it_created(script, tmp_path, mon
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_while_loading_data_removes_the_directory_and_promises_nothing(script, tmp_path, monkeypatch,
                                                                                    capsys, signum):
-    monkeypatch.setattr(loading, "load_data", lambda *a, **k: signal.raise_signal(signum))
+    monkeypatch.setattr(whole_run, "load_data", lambda *a, **k: signal.raise_signal(signum))
     out = tmp_path / "run"
     assert script.main(SYNTH + ["--out", str(out)]) == 128 + signum
     err = capsys.readouterr().err.strip()
@@ -389,26 +385,27 @@ def test_interrupted_while_loading_data_removes_the_directory_and_promises_nothi
 
 
 def test_interrupted_in_the_test_evaluation_continues_from_the_last_epoch(script, tmp_path, monkeypatch, capsys):
-    real = engine.evaluate
+    real = whole_run.evaluate  # the test evaluation of xmtc.run.train_run
 
     def evaluate(model, dataset, split, *a, **k):
         if split == "test":
             raise KeyboardInterrupt
         return real(model, dataset, split, *a, **k)
 
-    monkeypatch.setattr(engine, "evaluate", evaluate)
+    monkeypatch.setattr(whole_run, "evaluate", evaluate)
     out = tmp_path / "run"
     assert script.main(SYNTH + ["--out", str(out)]) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0] == (f"train_otseq2set.py: interrupted by SIGINT; saved epoch 2, batch {N_BATCHES}/{N_BATCHES}, "
                       f"end of the epoch to {out / 'checkpoint.pt'}")
     assert err[1].endswith(" --resume") and f"--out {out}" in err[1]
-    monkeypatch.setattr(engine, "evaluate", real)
+    monkeypatch.setattr(whole_run, "evaluate", real)
     assert script.main(SYNTH + ["--out", str(out), "--resume"]) == 0  # no training left: the test evaluation
     assert "test" in json.loads((out / "metrics.json").read_text())
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+# one real process in the quick tier; SIGINT's handling is the same code, checked in-process above
+@pytest.mark.parametrize("signum", [pytest.param(signal.SIGINT, marks=pytest.mark.slow), signal.SIGTERM])
 def test_a_real_process_exits_130_or_143_with_a_checkpoint(tmp_path, signum):
     out = tmp_path / "run"
     argv = [sys.executable, str(REPO / "examples" / "train_otseq2set.py"), "--data", "synthetic", "--fast",

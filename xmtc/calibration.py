@@ -28,7 +28,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -36,12 +35,14 @@ from evaluation.calibration import PROBABILITY_GRID, RULE, SplitScores, calibrat
 from xmtc.config import TrainConfig
 from xmtc.data.loading import make_loader
 from xmtc.train.distributed import unwrap
+from xmtc.train.engine import predict
 
 
-@torch.no_grad()
 def split_scores(model: nn.Module, dataset, split: str, train_cfg: TrainConfig, *, device: torch.device,
                  floor: float = float(PROBABILITY_GRID[0]), top_k: int = 5):
     """Decoded sets, sparse scores and top-``k`` of every document of ``dataset.<split>``, in split order.
+
+    One pass of ``xmtc.train.engine.predict`` with ``score_floor=floor`` (one process).
 
     Returns
     -------
@@ -50,36 +51,10 @@ def split_scores(model: nn.Module, dataset, split: str, train_cfg: TrainConfig, 
         probability over the decoding steps)
     top_ids, top_scores : (D, k) arrays, the ``k`` best-scoring labels
     """
-    model = unwrap(model)
-    was_training = model.training
-    model.eval()
-    sp_split = getattr(dataset, split)
-    n_docs, n_labels = len(sp_split), model.config.n_labels
-    k = min(top_k, n_labels)
-    decoded: list[set[int] | None] = [None] * n_docs
-    top_ids = np.full((n_docs, k), -1, dtype=np.int64)
-    top_scores = np.zeros((n_docs, k), dtype=np.float32)
-    rows, cols, vals = [], [], []
-    for batch in make_loader(dataset, split, train_cfg, label_order=model.label_order):  # one process
-        batch = batch.to(device)
-        pred = model.predict(batch)
-        scores = pred.scores.float()  # (B, L)
-        idx = batch.index.cpu().numpy()  # (B,) positions in the split
-        top = scores.topk(k, dim=-1)
-        top_ids[idx], top_scores[idx] = top.indices.cpu().numpy(), top.values.cpu().numpy()
-        b, l = torch.nonzero(scores >= floor, as_tuple=True)  # (E,), (E,)
-        rows.append(idx[b.cpu().numpy()])
-        cols.append(l.cpu().numpy())
-        vals.append(scores[b, l].cpu().numpy())
-        for i, labels in zip(idx.tolist(), pred.labels):
-            decoded[i] = set(labels)
-    model.train(was_training)
-    if any(s is None for s in decoded):
-        raise RuntimeError(f"{split}: a document got no prediction")
-    cat = (lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dt))
-    matrix = sp.csr_matrix((cat(vals, np.float32), (cat(rows, np.int64), cat(cols, np.int64))),
-                           shape=(n_docs, n_labels))
-    return decoded, matrix, top_ids, top_scores
+    loader = make_loader(dataset, split, train_cfg, label_order=unwrap(model).label_order)
+    pred = predict(model, loader, device=device, n_docs=len(getattr(dataset, split)), amp=train_cfg.amp,
+                   top_k=top_k, split=split, score_floor=floor)
+    return pred.labels, pred.scores, pred.top_ids, pred.top_scores
 
 
 def calibrate(model: nn.Module, dataset, train_cfg: TrainConfig, *, device: torch.device,
@@ -110,7 +85,7 @@ def calibrate_run(run_dir, *, data_dir=None, device: str = "cpu", progress=None)
         The data found is not the data the run was trained on (other labels or words).
     """
     from xmtc import registry
-    from xmtc.config.settings import config_from_saved
+    from xmtc.config.settings import compose
     from xmtc.data.datasets import DataError
     from xmtc.data.loading import load_data
     from xmtc.train import checkpoint
@@ -125,7 +100,7 @@ def calibrate_run(run_dir, *, data_dir=None, device: str = "cpu", progress=None)
                 if (run_dir / "model.npz").is_file() else "is it a run directory of examples/train_*.py?")
         raise checkpoint.CheckpointError(f"{run_dir} holds no best.pt to calibrate ({what})")
     state = checkpoint.load(weights)
-    cfg = config_from_saved(state["config"], f"the config in {weights}")
+    cfg = compose(saved=state["config"], where=f"the config in {weights}")
     if data_dir is not None:
         cfg.data.data_dir = str(data_dir)
     data = load_data(cfg.data, seed=cfg.train.seed, progress=progress)

@@ -7,10 +7,10 @@ import dataclasses
 import torch
 from torch import nn
 
-from xmtc.train import checkpoint
 from xmtc.config import RunConfig
-from xmtc.train.distributed import unwrap
 from xmtc.data.loading import Embeddings, max_labels
+from xmtc.train import checkpoint
+from xmtc.train.distributed import unwrap
 
 
 def model_registry() -> dict:
@@ -36,23 +36,30 @@ def model_type_of(model: nn.Module) -> str:
 
 
 def model_config(cfg: RunConfig, dataset):
-    """The model's own config dataclass, from the run config and the dataset."""
+    """The model's own config dataclass, from the run config and the dataset.
+
+    Built by field name: every field of the model's config that the ``net`` section
+    also has is copied from it (``hidden_size``, ``scheme``, ``empty_weight``, ...), so
+    a setting added to both reaches the model without a change here. The rest comes
+    from the data (vocabulary, labels, ``N``) or is derived: ``label_embed_dim``
+    ``None`` is ``embed_dim``, ``use_lightconv`` ``None`` is the model's own default,
+    ``init_range`` is the train section's, and a sequence model decodes at most
+    ``N + 1`` steps (the labels and ``EOS``).
+    """
     _, config_cls = model_registry()[cfg.model]
     n = cfg.net
+    model_fields = {f.name for f in dataclasses.fields(config_cls)}
+    values = {f.name: getattr(n, f.name) for f in dataclasses.fields(n) if f.name in model_fields}
+    if values.get("use_lightconv", False) is None:
+        del values["use_lightconv"]
     n_steps = n.n_steps or max_labels(dataset)
-    common = dict(
-        vocab_size=len(dataset.vocab), n_labels=dataset.n_labels, embed_dim=n.embed_dim,
-        label_embed_dim=n.label_embed_dim or n.embed_dim, hidden_size=n.hidden_size,
-        encoder_layers=n.encoder_layers, dropout=n.dropout, last_stride=n.last_stride,
-        bottleneck=n.bottleneck, init_range=cfg.train.init_range, dropout_sites=n.dropout_sites,
-        lightconv_style=n.lightconv_style, empty_init=n.empty_init,
-    )
-    if n.use_lightconv is not None:
-        common["use_lightconv"] = n.use_lightconv
-    if cfg.model == "otseq2set":
-        return config_cls(**common, n_steps=n_steps, scheme=n.scheme, empty_weight=n.empty_weight,
-                          ot_weight=n.ot_weight, ipot_iter=n.ipot_iter)
-    return config_cls(**common, max_steps=n_steps + 1)  # the labels and EOS
+    values.update(vocab_size=len(dataset.vocab), n_labels=dataset.n_labels,
+                  label_embed_dim=n.label_embed_dim or n.embed_dim, init_range=cfg.train.init_range)
+    if "n_steps" in model_fields:  # the set model: N decoder steps
+        values["n_steps"] = n_steps
+    else:  # a sequence model: the labels and EOS
+        values["max_steps"] = n_steps + 1
+    return config_cls(**values)
 
 
 def build_model(cfg: RunConfig, dataset, embeddings: Embeddings | None = None) -> nn.Module:

@@ -1,7 +1,7 @@
 """The paper's models and ablations (Section 3.6, Tables 3, 6 and 7) as named variants.
 
 One table, read by ``examples/benchmark.py`` (which trains them all) and by
-:mod:`xmtc.reporting.results` (the README's tables and the commands beside them), so the
+:mod:`xmtc.reporting.results` (the tables of docs/results.md and the commands beside them), so the
 two cannot disagree about what "BM+OT" means.
 
 ==============  ===========  ==========================================================
@@ -23,7 +23,7 @@ not; OT loss or not), whatever the preset: :meth:`Variant.apply` sets both
 switches on a config, and :meth:`Variant.flags` gives the named flags that turn
 a preset into the variant, the fewest needed (none for OTSeq2Set on a preset
 that has LightConv and ``λ > 0``; ``--ot-weight 0 --no-lightconv`` for BM), so
-the README's commands stay short.
+the commands in the docs stay short.
 """
 
 from __future__ import annotations

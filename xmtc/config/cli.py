@@ -22,7 +22,6 @@ a saved run instead of a preset. Later wins: preset < ``--fast`` < ``--config``
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import shlex
 import shutil
@@ -34,9 +33,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from xmtc.config import settings
-from xmtc.config import DATASETS, SECTIONS, VARIANTS, ConfigError, RunConfig, preset, validate
+from xmtc.config.presets import VARIANTS
+from xmtc.config.schema import DATASETS, SECTIONS, ConfigError, RunConfig, field_meta
+from xmtc.config.settings import compose, flag_of
 from xmtc.data.loading import embeddings_path
-from xmtc.config.settings import flag_of
 from xmtc.train.stopping import Interrupted, SavePoint, save_point
 
 
@@ -84,85 +84,10 @@ def _non_negative_float(text: str) -> float:
 
 
 # --------------------------------------------------------------------------- settings as flags
-#: Fields without a named flag (``--set`` reaches them): ``data.name`` is chosen with ``--data``;
-#: ``data.options`` is a dictionary (``--set data.options.n_docs=600``).
-NO_FLAG = {"data.name", "data.options"}
-#: Settings of the set model only: named flags in the scripts that train one.
-SET_MODEL_ONLY = {"net.scheme", "net.ot_weight", "net.empty_weight", "net.ipot_iter"}
-#: Help of the named flags; a field missing here gets its description from its dataclass docstring.
-HELP = {
-    "data.data_dir": "directory with the dataset files (default: $XMTC_DATA, else ./data)",
-    "data.embeddings": "GloVe text file (.txt or .txt.gz): word and label embeddings; sets --embed-dim",
-    "data.max_src_len": "tokens kept per document",
-    "data.max_train_docs": "first N training documents only",
-    "data.max_valid_docs": "first N validation documents only",
-    "data.max_test_docs": "first N test documents only",
-    "data.valid_fraction": "hold-out of the training split for validation (datasets without a dev split)",
-    "net.embed_dim": "word embedding width (a GloVe file sets it to its dimension)",
-    "net.label_embed_dim": "label embedding width (none = --embed-dim)",
-    "net.hidden_size": "GRU width (paper: 512)",
-    "net.encoder_layers": "encoder GRU layers (paper: 2)",
-    "net.dropout": "dropout probability (paper: 0.2)",
-    "net.use_lightconv": "add / drop LightConv (default: on for OTSeq2Set, off for the baselines)",
-    "net.last_stride": "stride of the last LightConv layer (paper: 3; 4 for Wiki10-31K)",
-    "net.bottleneck": "output bottleneck size b (Eq. 10); none = no bottleneck",
-    "net.n_steps": "decoder steps N (none = the largest label set of a training document)",
-    "net.scheme": "bipartite matching scheme (Eq. 11-12)",
-    "net.ot_weight": "λ of Eq. 17 (0 = BM, no OT loss)",
-    "net.empty_weight": "λ_∅, weight of the empty label in the matching loss (Eq. 13; paper: 0.2)",
-    "net.ipot_iter": "IPOT outer iterations (paper: 50)",
-    "net.label_embeddings_from_names": "label embeddings from the GloVe vectors of the label names",
-    "train.epochs": "training epochs",
-    "train.batch_size": "training batch size (the global batch under torchrun)",
-    "train.eval_batch_size": "batch size for validation / test prediction",
-    "train.lr": "learning rate (Adam, cosine annealing over the epochs)",
-    "train.grad_clip": "gradient norm clip (paper: 8)",
-    "train.init_range": "weights drawn from U(-r, r) (paper: 0.1)",
-    "train.seed": "random seed (default 0)",
-    "train.deterministic": "deterministic kernels (torch.use_deterministic_algorithms)",
-    "train.device": "auto (default: CUDA when present), cpu, cuda, cuda:1, ...",
-    "train.amp": "bf16 autocast on CUDA (ignored on CPU; default off: float32 as the authors)",
-    "net.dropout_sites": "authors (default): dropout on word embeddings, between encoder GRU layers and on the "
-                         "decoder's input label embedding; all: also encoder outputs, LightConv, the output layer's "
-                         "input (docs/fidelity.md)",
-    "net.lightconv_style": "authors (default): one kernel per channel, no padding, ReLU after every layer; heads: "
-                           "shared kernels, 'same' padding (docs/fidelity.md)",
-    "net.empty_init": "zero (default): the empty label's embedding starts at 0, as the authors'; uniform: "
-                      "U(-r, r) like the other rows (docs/fidelity.md)",
-    "train.num_workers": "DataLoader worker processes (default 0)",
-    "train.bucket": "batch documents of similar length (less padding)",
-    "train.log_every": "batches between progress updates",
-    "train.checkpoint_interval": "minutes between mid-epoch checkpoints, so a killed run loses at most that "
-                                 "(default 10; 0 = at epoch ends only); Ctrl-C / SIGTERM always save one",
-    "train.threads": "CPU threads for torch (default 1; none = torch's default)",
-    "train.compile": "CPU: the decoder attention compiled by torch.compile (~10% faster OTSeq2Set steps after "
-                     "seconds of compiling; default off, for long runs)",
-}
-#: Placeholders of named flags clearer than their type's (``settings.metavar``).
-METAVARS = {"data.data_dir": "DIR", "data.embeddings": "PATH", "net.scheme": "{all,first_n}", "train.device": "DEVICE",
-            "train.checkpoint_interval": "MINUTES"}
 _GROUPS = {"data": "data", "net": "model", "train": "training"}
 PRECEDENCE = ("Settings apply in this order, later wins: the preset of --data (paper Table 2 or ours), its variant "
               "(--fast or --preset cpu), the saved run of --config (instead of --data and the variant; its run "
               "directory becomes --out), then the named flags and --set in command-line order.")
-
-
-def _docstring_help(cls) -> dict[str, str]:
-    """``field -> description`` from a config dataclass's ``name, other : description`` lines."""
-    out: dict[str, str] = {}
-    names: list[str] = []
-    for line in (inspect.getdoc(cls) or "").splitlines():
-        head, sep, text = line.partition(" : ")
-        if sep and not line.startswith(" ") and all(n.strip().isidentifier() for n in head.split(",")):
-            names = [n.strip() for n in head.split(",")]
-            for n in names:
-                out[n] = text.strip()
-        elif line.startswith(" ") and names:
-            for n in names:
-                out[n] += " " + line.strip()
-        else:
-            names = []
-    return {k: v.replace("``", "") for k, v in out.items()}
 
 
 class _Assign(argparse.Action):
@@ -195,12 +120,18 @@ class _SetAction(argparse.Action):
 
 
 def named_flags(model: str | None) -> dict[str, str]:
-    """``flag -> key`` of the named flags a script for ``model`` has (``None``: any model)."""
+    """``flag -> key`` of the named flags a script for ``model`` has (``None``: any model).
+
+    From the fields' declarations (``xmtc.config.schema.setting``): a field declared
+    with ``flag=False`` has none, one declared ``only`` for some models has it in their
+    scripts only.
+    """
     out = {}
     for key in settings.keys():
-        if key in NO_FLAG or (key in SET_MODEL_ONLY and model not in (None, "otseq2set")):
+        flag, only = flag_of(key), field_meta(key)["only"]
+        if flag is None or (only is not None and model is not None and model not in only):
             continue
-        out[flag_of(key)] = key
+        out[flag] = key
     return out
 
 
@@ -223,18 +154,17 @@ def add_config_args(p: argparse.ArgumentParser, model: str | None, *, reserved: 
                    help="re-run a saved run: its config.json (or run directory); flags given with it override it")
     g.add_argument("--set", action=_SetAction, dest="settings", metavar="SECTION.FIELD=VALUE", default=[],
                    help="set any field of the data / net / train config, e.g. --set net.dropout=0.1 "
-                        "(repeatable; 'none' for None, 3,7,15 for a tuple, data.options.KEY=VALUE for an option); "
+                        "(repeatable; 'none' for None, data.options.KEY=VALUE for an option); "
                         "the keys are those in [brackets] below")
     taken = set(reserved) | {"--data", "--fast", "--preset", "--config", "--set", "--help"}
-    docs = {s: _docstring_help(cls) for s, cls in SECTIONS.items()}
     groups = {s: p.add_argument_group(f"{_GROUPS.get(s, s)} settings [{s}.*]") for s in SECTIONS}
     for flag, key in named_flags(model).items():
         if flag in taken:
             continue
         taken.add(flag)
         section, name = key.split(".")
-        tp = settings.field_type(key)
-        text = HELP.get(key) or docs[section].get(name, "") or settings.describe(tp)
+        tp, meta = settings.field_type(key), field_meta(key)
+        text = meta["help"] or settings.describe(tp)
         help_ = f"{text} [{key}]".replace("%", "%%")
         base, optional = settings._base(tp)
         if base is bool:  # --amp / --no-amp (None, where allowed, by --set)
@@ -242,7 +172,7 @@ def add_config_args(p: argparse.ArgumentParser, model: str | None, *, reserved: 
                                          dest=f"flag_{section}_{name}", help=help_)
         else:
             groups[section].add_argument(flag, action=_Assign, key=key, dest=f"flag_{section}_{name}", help=help_,
-                                         metavar=METAVARS.get(key) or settings.metavar(tp))
+                                         metavar=meta["metavar"] or settings.metavar(tp))
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
@@ -276,40 +206,38 @@ def train_parser(model: str, description: str) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace, model: str, *, other_model: bool = False) -> RunConfig:
-    """The resolved config of parsed arguments, inputs checked.
+    """The resolved config of parsed arguments (:func:`xmtc.config.settings.compose`), inputs checked.
 
-    Preset of ``--data`` (+ ``--fast``), or the saved run of ``--config``; then the
-    named flags and ``--set`` in command-line order; then ``--out``. With
-    ``other_model=False`` a ``--config`` of another model is an error.
+    Preset of ``--data`` (+ ``--fast`` / ``--preset``), or the saved run of
+    ``--config``; then the named flags and ``--set`` in command-line order; then
+    ``--out``. With ``other_model=False`` a ``--config`` of another model is an error.
     """
+    pairs = getattr(args, "settings", None) or []
     if getattr(args, "config", None):
-        cfg = settings.read_config(args.config)
-        if args.data is not None and args.data != cfg.preset:
-            raise ConfigError(f"--data {args.data} with --config of a {cfg.preset} run; drop --data "
+        given = Path(args.config)
+        saved = settings.read_config(given)
+        if args.data is not None and args.data != saved.preset:
+            raise ConfigError(f"--data {args.data} with --config of a {saved.preset} run; drop --data "
                               f"(--set data.FIELD=VALUE changes the saved data settings)")
-        if args.fast is not None and args.fast != cfg.fast:
+        if args.fast is not None and args.fast != saved.fast:
             raise ConfigError("--fast with --config of a run without it; drop --fast")
-        if getattr(args, "variant", None) is not None and args.variant != cfg.variant:
-            raise ConfigError(f"--preset {args.variant} with --config of a run of preset {cfg.variant or 'default'}; "
-                              f"drop --preset")
-        if cfg.model != model and not other_model:
-            raise ConfigError(f"--config holds a {cfg.model} run, not {model}; use train_{cfg.model}.py")
-        cfg.model = model
+        if getattr(args, "variant", None) is not None and args.variant != saved.variant:
+            raise ConfigError(f"--preset {args.variant} with --config of a run of preset "
+                              f"{saved.variant or 'default'}; drop --preset")
+        if saved.model != model and not other_model:
+            raise ConfigError(f"--config holds a {saved.model} run, not {model}; use train_{saved.model}.py")
         # the run directory is the one the config was read from, not the "out" saved in it (a
         # copied record, e.g. results/<dataset>/<run>, must not point at another machine's run)
-        given = Path(args.config)
-        cfg.out = str(given if given.is_dir() else given.parent)
+        cfg = compose(model=model, saved=saved.to_dict(), settings=pairs,
+                      out=args.out or str(given if given.is_dir() else given.parent))
     elif args.data is None:
         raise ConfigError("give --data NAME (a preset) or --config PATH (a saved run)")
     else:
-        cfg = preset(args.data, model=model, fast=bool(args.fast), variant=getattr(args, "variant", None))
-    for key, value in getattr(args, "settings", None) or []:
-        settings.assign(cfg, key, value)
-    if getattr(args, "out", None):
-        cfg.out = str(args.out)
-    if cfg.out is None:
-        cfg.out = str(Path("runs") / f"{model}-{cfg.preset}{f'-{cfg.variant}' if cfg.variant else ''}")
-    validate(cfg)
+        variant = getattr(args, "variant", None)
+        cfg = compose(args.data, model=model, fast=bool(args.fast), variant=variant, settings=pairs,
+                      out=getattr(args, "out", None))
+        if cfg.out is None:
+            cfg.out = str(Path("runs") / f"{model}-{cfg.preset}{f'-{cfg.variant}' if cfg.variant else ''}")
     check_inputs(cfg)
     return cfg
 
@@ -344,8 +272,8 @@ def check_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean a user mistake, reported in one line."""
-    from xmtc.train.checkpoint import CheckpointError
     from xmtc.data.datasets import DataError
+    from xmtc.train.checkpoint import CheckpointError
 
     return (ConfigError, CheckpointError, DataError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
             PermissionError, UnicodeDecodeError)

@@ -15,13 +15,19 @@ annotation             text accepted
 ``bool``               ``true`` / ``false`` (also ``yes``/``no``, ``on``/``off``, ``1``/``0``)
 ``str``                as written
 ``X | None``           ``none`` (or ``null``) for ``None``, else as ``X``
-``tuple[int, ...]``    ``3,7,15,30`` (brackets optional); ``list`` alike
 ``Literal[...]``       one of the listed values
 ``dict``               a JSON object; the key ``section.field.ENTRY`` sets one entry
 =====================  =====================================================
 
-The limits of :data:`xmtc.config.LIMITS` are checked as a value is parsed, so
-an error names the key (and the command line's flag) at once.
+The limit declared with each field (:func:`xmtc.config.schema.setting`) is
+checked as a value is parsed, so an error names the key (and the command line's
+flag) at once.
+
+:func:`compose` is the one way to build a :class:`~xmtc.config.schema.RunConfig`:
+preset + variant, or a saved ``config.json`` laid over the preset it names, then
+overrides and ``key=value`` settings in order, validated. The command line
+(:func:`xmtc.config.cli.config_from_args`), :func:`read_config`,
+the checkpoint checks and the tests all call it.
 """
 
 from __future__ import annotations
@@ -35,17 +41,30 @@ from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 
-from xmtc.config import LIMITS, SECTIONS, ConfigError, RunConfig, check_limit, preset, validate
+from xmtc.config.presets import preset
+from xmtc.config.schema import (
+    SECTIONS,
+    ConfigError,
+    RunConfig,
+    check_limit,
+    field_meta,
+    validate,
+)
 
 _NONE = ("none", "null")
 
-#: Named flags whose name is not the field's name in kebab case.
-FLAG_NAMES = {"net.use_lightconv": "lightconv"}
 
 
-def flag_of(key: str) -> str:
-    """The named flag of ``section.field`` (``net.dropout`` -> ``--dropout``)."""
-    return "--" + FLAG_NAMES.get(key, key.split(".", 1)[1]).replace("_", "-")
+def flag_of(key: str) -> str | None:
+    """The named flag of ``section.field`` (``net.dropout`` -> ``--dropout``; ``None``: it has none).
+
+    The field's declaration may name another flag (``net.use_lightconv`` -> ``--lightconv``).
+    """
+    flag = field_meta(key).get("flag")
+    if flag is False:
+        return None
+    return flag or "--" + key.split(".", 1)[1].replace("_", "-")
+
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 
@@ -105,12 +124,6 @@ def describe(tp) -> str:
     origin = typing.get_origin(base) or base
     if origin is typing.Literal:
         text = "one of " + ", ".join(str(a) for a in typing.get_args(base))
-    elif origin in (tuple, list):
-        args = typing.get_args(base)
-        items = {int: "integers", float: "numbers", str: "texts", bool: "true/false values"}
-        text = "comma-separated " + items.get(args[0] if args else str, "values")
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            text = f"{len(args)} {text}"
     else:
         text = {bool: "true or false", int: "an integer", float: "a number", str: "text",
                 dict: "a JSON object"}.get(origin)
@@ -120,13 +133,11 @@ def describe(tp) -> str:
 
 
 def metavar(tp) -> str:
-    """The placeholder of a named flag's value (``N``, ``X``, ``N,N,...``, ``{all,first_n}``)."""
+    """The placeholder of a named flag's value (``N``, ``X``, ``{all,first_n}``)."""
     base, optional = _base(tp)
     origin = typing.get_origin(base) or base
     if origin is typing.Literal:
         mv = "{" + ",".join(str(a) for a in typing.get_args(base)) + "}"
-    elif origin in (tuple, list):
-        mv = "N,N,..." if typing.get_args(base)[:1] == (int,) else "V,V,..."
     else:
         mv = {int: "N", float: "X", str: "TEXT", dict: "JSON", bool: "BOOL"}.get(origin, "VALUE")
     return f"{mv}|none" if optional else mv
@@ -181,17 +192,6 @@ def _parse_or_raise(s: str, tp):
         return v
     if origin is str:
         return s
-    if origin in (tuple, list):
-        args = typing.get_args(tp)
-        inner = s[1:-1] if s[:1] + s[-1:] in ("()", "[]") else s
-        items = [p.strip() for p in inner.split(",") if p.strip()]
-        if origin is tuple and args and args[-1] is not Ellipsis:  # tuple[int, int]: a fixed length
-            if len(items) != len(args):
-                raise _Bad(f"{len(args)} values needed")
-            return tuple(_parse(p, a) for p, a in zip(items, args))
-        item_tp = args[0] if args else str
-        values = [_parse(p, item_tp) for p in items]
-        return tuple(values) if origin is tuple else values
     if origin is dict:
         v = json.loads(s)
         if not isinstance(v, dict):
@@ -239,7 +239,7 @@ def assign(cfg: RunConfig, key: str, value) -> None:
 
 # --------------------------------------------------------------------------- JSON -> value
 def coerce(value, tp, key: str):
-    """A JSON value (``config.json``) as annotation ``tp`` wants it (lists -> tuples, ints -> floats)."""
+    """A JSON value (``config.json``) as annotation ``tp`` wants it (ints -> floats), or :class:`ConfigError`."""
     base, optional = _base(tp)
     if value is None:
         if optional:
@@ -258,16 +258,6 @@ def coerce(value, tp, key: str):
         value = float(value) if ok else value
     elif origin is str:
         ok = isinstance(value, str)
-    elif origin in (tuple, list):
-        ok = isinstance(value, (list, tuple))
-        if ok:
-            args = typing.get_args(base)
-            item_tps = (list(args) if origin is tuple and args and args[-1] is not Ellipsis
-                        else [args[0] if args else typing.Any] * len(value))
-            ok = len(item_tps) == len(value)
-            if ok:
-                items = [v if t is typing.Any else coerce(v, t, key) for v, t in zip(value, item_tps)]
-                value = tuple(items) if origin is tuple else items
     elif origin is dict:
         ok = isinstance(value, dict)
     if not ok:
@@ -275,40 +265,76 @@ def coerce(value, tp, key: str):
     return value
 
 
-def config_from_saved(saved: dict, where: str = "config") -> RunConfig:
-    """A :class:`RunConfig` from a saved ``config.json``'s contents.
+def compose(name: str | None = None, *, model: str | None = None, variant: str | None = None, fast: bool = False,
+            saved: dict | None = None, overrides: dict | None = None, settings=(), out: str | None = None,
+            where: str = "config") -> RunConfig:
+    """The resolved, validated :class:`RunConfig` of a preset or a saved run, with changes.
 
-    The base is the preset the run names (``preset``, ``model``, ``fast``); every
-    saved field is laid over it, so a field the file does not have (a config
-    written before the field existed) keeps the preset's value. Other top-level
-    entries (``model_config``, ``dataset``, ... written beside the config) are
-    ignored; an unknown field of a section is an error.
+    Parameters
+    ----------
+    name : the dataset preset (``--data``); with ``saved``, the preset the saved run names.
+    model : one of ``MODEL_NAMES`` (default: the saved run's, else ``"otseq2set"``).
+    variant, fast : the preset's variant (``"fast"``, ``"cpu"``); ``fast=True`` is ``variant="fast"``.
+    saved : a saved config (``config.json``, ``RunConfig.to_dict()``, a checkpoint's
+        ``config``), laid field by field over the preset it names, so a field it does
+        not have (written before the field existed) keeps the preset's value; its other
+        top-level entries (``model_config``, ...) are ignored; an unknown field is an
+        error. ``"fast": true`` is how configs written before the cpu variant named it.
+    overrides : ``{"data": {...}, "net": {...}, "train": {...}}``; ``None`` values are
+        ignored (an option the user did not give).
+    settings : ``(section.field, value)`` pairs, applied in order after ``overrides``
+        (the command line's named flags and ``--set``).
+    out : the run directory (after ``saved``'s).
+    where : names the saved config in errors (its path).
     """
-    if not isinstance(saved, dict) or not any(isinstance(saved.get(s), dict) for s in SECTIONS):
-        raise ConfigError(f"{where}: not a run's config.json (no {', '.join(SECTIONS)} sections)")
-    try:
-        return _from_saved(saved)
-    except ConfigError as e:
-        raise ConfigError(f"{where}: {e}") from None
+    if saved is not None:
+        if not isinstance(saved, dict) or not any(isinstance(saved.get(s), dict) for s in SECTIONS):
+            raise ConfigError(f"{where}: not a run's config.json (no {', '.join(SECTIONS)} sections)")
+        try:
+            cfg = _from_saved(saved, name=name, model=model)
+            validate(cfg)  # the saved values themselves, named with the file
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    else:
+        cfg = preset(name if name is not None else "synthetic", model=model or "otseq2set", fast=fast,
+                     variant=variant)
+    for section, values in (overrides or {}).items():
+        if section == "out":
+            cfg.out = cfg.out if values is None else str(values)
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(f"override: unknown config part {section!r}")
+        for field_name, value in values.items():
+            if value is not None:
+                key = f"{section}.{field_name}"
+                split_key(key)
+                assign(cfg, key, {**getattr(cfg, section).options, **value} if key == "data.options" else value)
+    for key, value in settings:
+        assign(cfg, key, value)
+    if out is not None:
+        cfg.out = str(out)
+    validate(cfg)
+    return cfg
 
 
-def _from_saved(saved: dict) -> RunConfig:
+def _from_saved(saved: dict, *, name: str | None, model: str | None) -> RunConfig:
     top = {"model": str, "preset": str, "variant": str | None, "fast": bool, "out": str | None}
     vals = {k: coerce(saved[k], t, k) for k, t in top.items() if k in saved}
-    # "fast": true is how configs written before the cpu variant named the fast one
     data = saved.get("data") if isinstance(saved.get("data"), dict) else {}
-    cfg = preset(vals.get("preset", data.get("name", "synthetic")),
-                 model=vals.get("model", "otseq2set"), fast=vals.get("fast", False), variant=vals.get("variant"))
+    variant = vals.get("variant") or ("fast" if vals.get("fast") else None)
+    cfg = preset(vals.get("preset", name or data.get("name", "synthetic")), model=vals.get("model", "otseq2set"),
+                 variant=variant)
+    if model is not None:
+        cfg.model = model
     cfg.out = vals.get("out")
     for section in SECTIONS:
         values = saved.get(section, {})
         if not isinstance(values, dict):
             raise ConfigError(f"{section} must be an object")
-        for name, value in values.items():
-            key = f"{section}.{name}"
+        for field_name, value in values.items():
+            key = f"{section}.{field_name}"
             split_key(key)
             assign(cfg, key, coerce(value, field_type(key), key))
-    validate(cfg)
     return cfg
 
 
@@ -323,8 +349,8 @@ def read_config(path) -> RunConfig:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:  # str(e) keeps "line L column C (char P)"
         raise ConfigError(f"{path} is not a JSON config ({e})") from None
-    return config_from_saved(saved, str(path))
+    return compose(saved=saved, where=str(path))
 
 
-__all__ = ["LIMITS", "assign", "coerce", "config_from_saved", "describe", "field_type", "keys", "metavar",
-           "parse_assignment", "parse_text", "parse_value", "read_config", "split_key"]
+__all__ = ["assign", "coerce", "compose", "describe", "field_type", "flag_of", "keys",
+           "metavar", "parse_assignment", "parse_text", "parse_value", "read_config", "split_key"]

@@ -1,5 +1,5 @@
 """Batching: a torch ``Dataset`` over a split, the collate function and a
-length-bucketed sampler.
+length-bucketed sampler (the loaders that use them: ``xmtc.data.loading.make_loader``).
 
 A :class:`Batch` carries (``docs/contracts.md``, "Batch")::
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Sampler
 
 from xmtc.data.text import PAD, UNK
 
@@ -155,47 +155,3 @@ class BucketBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         n = len(self.lengths)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-
-def make_loader(
-    dataset,
-    split: str = "train",
-    *,
-    batch_size: int = 32,
-    label_order: str = "file",
-    max_src_len: int | None = -1,
-    shuffle: bool | None = None,
-    bucket: bool = False,
-    seed: int = 0,
-    num_workers: int = 0,
-    pin_memory: bool = False,
-) -> DataLoader:
-    """A ``DataLoader`` of :class:`Batch` over ``dataset.<split>``.
-
-    Parameters
-    ----------
-    dataset : XMTCDataset
-    split : {"train", "valid", "test"}
-    label_order : {"file", "frequency"}
-        Target order (a model's ``label_order`` attribute).
-    max_src_len : int or None
-        ``-1`` (default) takes the dataset's preset ``dataset.max_src_len``;
-        ``None`` keeps whole documents.
-    shuffle : bool, optional
-        Default: True for ``"train"``. Seeded (``seed``) either way.
-    bucket : bool
-        Length-bucketed batches (:class:`BucketBatchSampler`).
-    """
-    sp = getattr(dataset, split)
-    if max_src_len == -1:
-        max_src_len = dataset.max_src_len
-    ds = SplitDataset(sp, dataset.n_labels, dataset.label_order(label_order), max_src_len)
-    if shuffle is None:
-        shuffle = split == "train"
-    common = dict(collate_fn=collate, num_workers=num_workers, pin_memory=pin_memory)
-    if bucket:
-        lengths = np.minimum(sp.lengths, max_src_len) if max_src_len is not None else sp.lengths
-        return DataLoader(ds, batch_sampler=BucketBatchSampler(lengths, batch_size, shuffle=shuffle, seed=seed),
-                          **common)
-    gen = torch.Generator().manual_seed(seed)
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, **common)

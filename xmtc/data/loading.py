@@ -25,12 +25,13 @@ def load_data(data_cfg, *, seed: int = 0, progress=None):
 
     ``max_*_docs`` keep the first documents of a split (train after the
     validation hold-out); vocabulary and label numbering stay those of the
-    whole training split.
+    whole training split. ``data_cfg.max_src_len`` (the preset's) becomes the
+    dataset's ``max_src_len``, the cut every :func:`make_loader` of it applies.
     """
     from xmtc.data import datasets
     ds = datasets.load(data_cfg.name, data_cfg.data_dir, progress=progress,
-                       valid_fraction=data_cfg.valid_fraction, seed=seed,
-                       max_src_len=data_cfg.max_src_len, **data_cfg.options)
+                       valid_fraction=data_cfg.valid_fraction, seed=seed, **data_cfg.options)
+    ds.max_src_len = data_cfg.max_src_len
     for split, limit in (("train", data_cfg.max_train_docs), ("valid", data_cfg.max_valid_docs),
                          ("test", data_cfg.max_test_docs)):
         sp = getattr(ds, split)
@@ -103,7 +104,12 @@ def load_embeddings(cfg: RunConfig, dataset) -> Embeddings | None:
     path = embeddings_path(cfg)
     if path is None:
         return None
-    from xmtc.data.embeddings import dataset_label_embeddings, glove_words_for, input_embeddings, read_glove
+    from xmtc.data.embeddings import (
+        dataset_label_embeddings,
+        glove_words_for,
+        input_embeddings,
+        read_glove,
+    )
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"embeddings file {path} not found (nor in the data directory)")
@@ -187,7 +193,7 @@ def make_loader(dataset, split: str, train_cfg: TrainConfig, *, label_order: str
 
     sp = getattr(dataset, split)
     ds = SplitDataset(sp, dataset.n_labels, dataset.label_order(label_order), dataset.max_src_len)
-    lengths = np.minimum(sp.lengths, dataset.max_src_len)
+    lengths = sp.lengths if dataset.max_src_len is None else np.minimum(sp.lengths, dataset.max_src_len)
     seed = train_cfg.seed
     if train:
         if train_cfg.bucket:

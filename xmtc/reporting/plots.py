@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xmtc.train import rundir
+
 __all__ = [
     "read_metrics",
     "read_predictions",
@@ -74,47 +76,18 @@ def _run_path(run, name: str) -> Path:
     return p / name if p.is_dir() else p
 
 
-def read_metrics(run) -> dict:
-    """The ``metrics.json`` of a run directory (or the file itself) as a dict.
-
-    Layout (``xmtc.train.rundir.write_metrics``): ``{"epochs": [{"epoch", "lr",
-    "train": {loss terms..., "grad_norm", "docs", "time_s", ...}, "valid":
-    {metrics...}, "best": bool}, ...], "best": {"epoch", "micro_f1"},
-    "test": {metrics...}, ...}``; ``"test"`` is present once the run finished.
-    """
-    path = _run_path(run, "metrics.json")
-    if not path.is_file():
-        raise FileNotFoundError(f"no metrics.json at {path}")
-    return json.loads(path.read_text(encoding="utf-8"))
+read_metrics = rundir.read_metrics  # the run directory's reader, re-exported for the plotting calls
 
 
 def read_predictions(run) -> tuple[list[set[str]], list[set[str]]]:
-    """Gold and predicted label sets from a run's ``predictions.tsv``.
-
-    The file (``xmtc.train.rundir.write_predictions``) has a header ``doc_id, gold,
-    predicted`` and label names joined by ``|``; an empty field is an empty set.
+    """Gold and predicted label sets from a run's ``predictions.tsv`` (``xmtc.train.rundir.read_predictions``).
 
     Returns
     -------
     gold, predicted : list of set of str, one per document.
     """
-    path = _run_path(run, "predictions.tsv")
-    if not path.is_file():
-        raise FileNotFoundError(f"no predictions.tsv at {path}")
-    gold, pred = [], []
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
-        try:
-            gi, pi = header.index("gold"), header.index("predicted")
-        except ValueError:
-            raise ValueError(f"{path}: header must name 'gold' and 'predicted' columns, got {header}") from None
-        for line_no, line in enumerate(f, start=2):
-            cols = line.rstrip("\n").split("\t")
-            if len(cols) != len(header):
-                raise ValueError(f"{path}:{line_no}: expected {len(header)} tab-separated fields, got {len(cols)}")
-            gold.append({x for x in cols[gi].split("|") if x})
-            pred.append({x for x in cols[pi].split("|") if x})
-    return gold, pred
+    rows = rundir.read_predictions(run)
+    return [gold for _, gold, _ in rows], [pred for _, _, pred in rows]
 
 
 def read_sweep(spec) -> list[tuple[float, Path]]:
@@ -172,9 +145,9 @@ def _lambda_of(run, base=None) -> float:
     run = Path(run)
     if base is not None and not run.is_absolute() and (base / run).exists():
         run = base / run
-    path = _run_path(run, "config.json")
+    path = _run_path(run, rundir.CONFIG)
     try:
-        return float(json.loads(path.read_text(encoding="utf-8"))["net"]["ot_weight"])
+        return float(rundir.read_json(path)["net"]["ot_weight"])
     except (OSError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"cannot read the OT weight (net.ot_weight) from {path}: {e}") from None
 
@@ -313,8 +286,8 @@ def plot_label_count_distribution(data, out=None, *, name: str | None = None, ma
     ax.bar(values, share, color=colors, edgecolor="black", lw=0.5)
     ax.axvline(mean, color="black", ls="--", lw=1.2)
     # legend entries carry the two shares of Figure 4
-    from matplotlib.patches import Patch
     from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     handles = [
         Patch(color="tab:blue", label=f"below the mean: {100 * below:.1f}% of documents"),

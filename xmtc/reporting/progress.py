@@ -109,6 +109,9 @@ class RichProgress(Callbacks):
         if self.enabled:
             self.progress.console.print(message)
 
+    def on_message(self, text: str) -> None:
+        self.log(text)
+
     # data
     def on_data(self, stage: str, done: int, total: int | None) -> None:
         task = self._data.get(stage)
@@ -206,6 +209,9 @@ class LogProgress(Callbacks):
     def _emit(self, message: str, now: float) -> None:
         self._last = now
         self.log(message)
+
+    def on_message(self, text: str) -> None:
+        self.log(text)
 
     # data
     def on_data(self, stage: str, done: int, total: int | None) -> None:

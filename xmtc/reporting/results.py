@@ -24,18 +24,17 @@ of every seed).
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
-import json
 import shlex
-import shutil
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from xmtc.config.ablation import BY_RUN, VARIANTS
+from evaluation import atomic_write
 from xmtc.config import preset
+from xmtc.config.ablation import BY_RUN, VARIANTS
+from xmtc.train import rundir
 
 #: Runs beyond the paper's variants: run name -> (row label, the variant it changes, extra flags).
 STUDIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -149,8 +148,7 @@ def collect(results_dir: str | Path, dataset: str) -> list[Run]:
             raise ValueError(f"{d}: no seed<K>/ record directories (results/<dataset>/<run>/seed<K>/)")
         for seed, p in seeds:
             if (p / "metrics.json").is_file():
-                runs.append(Run(name, json.loads((p / "config.json").read_text()),
-                                json.loads((p / "metrics.json").read_text()), seed, p))
+                runs.append(Run(name, rundir.read_json(p / rundir.CONFIG), rundir.read_metrics(p), seed, p))
     return runs
 
 
@@ -163,24 +161,8 @@ def by_run(runs: list[Run]) -> dict[str, list[Run]]:
 
 
 # --------------------------------------------------------------------------- predictions
-def read_predictions(path: str | Path) -> list[tuple[str, set[str], set[str]]]:
-    """``(doc_id, gold names, predicted names)`` per line of a ``predictions.tsv[.gz]``."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    if not rows or rows[0] != ["doc_id", "gold", "predicted"]:
-        raise ValueError(f"{path}: expected the header doc_id, gold, predicted")
-    out = []
-    for i, row in enumerate(rows[1:], start=2):
-        if len(row) != 3:
-            raise ValueError(f"{path}:{i}: expected 3 tab-separated fields, got {len(row)}")
-        out.append((row[0], set(filter(None, row[1].split("|"))), set(filter(None, row[2].split("|")))))
-    return out
-
-
 def document_counts(rows: list[tuple[str, set[str], set[str]]]):
-    """``(D, 3)`` TP, FP, FN per document of :func:`read_predictions`' rows
+    """``(D, 3)`` TP, FP, FN per document of ``xmtc.train.rundir.read_predictions``' rows
     (:func:`evaluation.significance.document_counts` on the label names numbered in order of appearance)."""
     from evaluation.significance import document_counts as counts
 
@@ -202,25 +184,27 @@ def record(run_path: str | Path, results_dir: str | Path, dataset: str, name: st
     src = Path(run_path)
     if name not in RUNS:
         raise ValueError(f"unknown run name {name!r}; known: {', '.join(RUNS)}")
-    metrics = json.loads((src / "metrics.json").read_text())
+    metrics = rundir.read_metrics(src)
     if "test" not in metrics:
         raise ValueError(f"{src}: not finished (metrics.json has no test metrics)")
-    config = json.loads((src / "config.json").read_text())
+    config = rundir.read_json(src / rundir.CONFIG)
     seed = int(config.get("train", {}).get("seed", 0))
     pred = src / "predictions.tsv"
     if not pred.is_file():
         raise ValueError(f"{src}: no predictions.tsv")
-    f1 = float(micro_f1_from_counts(document_counts(read_predictions(pred))))
+    f1 = float(micro_f1_from_counts(document_counts(rundir.read_predictions(pred))))
     if abs(f1 - metrics["test"]["micro_f1"]) > 1e-9:
         raise ValueError(f"{pred}: micro-F1 {f1:.6f} != metrics.json's {metrics['test']['micro_f1']:.6f}")
     dest = Path(results_dir) / dataset / name / f"seed{seed}"
     dest.mkdir(parents=True, exist_ok=True)
-    for f in ("config.json", "metrics.json"):
-        shutil.copyfile(src / f, dest / f)
+    for f in (rundir.CONFIG, rundir.METRICS):
+        with atomic_write(dest / f, "wb", permissions=0o644) as out:
+            out.write((src / f).read_bytes())
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, filename="") as gz:
         gz.write(pred.read_bytes())
-    (dest / PREDICTIONS).write_bytes(buf.getvalue())
+    with atomic_write(dest / PREDICTIONS, "wb", permissions=0o644) as out:
+        out.write(buf.getvalue())
     return dest
 
 
@@ -373,7 +357,7 @@ def paired_table(runs: list[Run], *, n_resamples: int = 10_000, seed: int = 0) -
     for a, b in PAIRS:
         if not groups.get(a) or not groups.get(b):
             continue
-        preds = {n: [read_predictions(r.predictions) for r in groups[n]] for n in (a, b)}
+        preds = {n: [rundir.read_predictions(r.predictions) for r in groups[n]] for n in (a, b)}
         ids = {tuple(d for d, _, _ in p) for n in (a, b) for p in preds[n]}
         if len(ids) != 1:
             raise ValueError(f"{a} vs {b}: the committed predictions list different test documents")

@@ -5,8 +5,8 @@ over the epochs, gradient norm clipped at 8, weights from U(-0.1, 0.1),
 dropout 0.2, validation after every epoch keeping the best checkpoint by
 validation micro-F1, which is then evaluated on the test split.
 
-Pieces, used top to bottom by ``examples/train_otseq2set.py`` (each imported
-from the module that defines it)::
+Pieces, used top to bottom by :func:`xmtc.run.train_run`, the one function that
+runs a whole training (each imported from the module that defines it)::
 
     cfg     = xmtc.config.compose(...)                  # resolved RunConfig
     device  = select_device(cfg.train.device); seed_everything(...)   # xmtc.train.runtime
@@ -65,19 +65,33 @@ from typing import Callable
 
 import numpy as np
 import torch
+from scipy import sparse
 from torch import nn
 
-from xmtc.train import checkpoint
 from xmtc.config import ConfigError, RunConfig, TrainConfig
-from xmtc.train.distributed import (DistContext, LossModule, agree, barrier, distributed_context, gather, init_distributed,
-                          unwrap)
-from xmtc.data.loading import global_position, load_data, load_embeddings, make_loader, truncate_targets
-from xmtc.train.outcomes import FitResult, RunResult, SplitPrediction
-from xmtc.registry import build_model
+from xmtc.data.loading import global_position, make_loader, truncate_targets
+from xmtc.train import checkpoint
+from xmtc.train.distributed import (
+    DistContext,
+    LossModule,
+    agree,
+    barrier,
+    distributed_context,
+    gather,
+    unwrap,
+)
+from xmtc.train.outcomes import FitResult, SplitPrediction
 from xmtc.train.run_state import check_resumable, run_state
-from xmtc.train.rundir import run_info, summary, write_config, write_metrics, write_predictions
-from xmtc.train.runtime import autocast, seed_everything, select_device, set_threads
-from xmtc.train.stopping import IntervalTimer, Interrupted, SavePoint, StopNow, StopSignals, save_point
+from xmtc.train.rundir import write_metrics
+from xmtc.train.runtime import autocast
+from xmtc.train.stopping import (
+    Interrupted,
+    IntervalTimer,
+    SavePoint,
+    StopNow,
+    StopSignals,
+    save_point,
+)
 
 # --------------------------------------------------------------------------- callbacks
 
@@ -117,6 +131,9 @@ class Callbacks:
 
     def on_fit_end(self, result: "FitResult") -> None:
         """Training finished."""
+
+    def on_message(self, text: str) -> None:
+        """A line for the user from a whole run (``xmtc.run.train_run``): cache used, GloVe coverage, model size."""
 
 
 # --------------------------------------------------------------------------- training
@@ -159,7 +176,7 @@ class EpochCounters:
 
 
 def train_one_epoch(loss_module: nn.Module, loader, optimizer: torch.optim.Optimizer, *, device: torch.device,
-                    grad_clip: float = 8.0, amp: bool = True, epoch: int = 1,
+                    grad_clip: float = 8.0, amp: bool = False, epoch: int = 1,
                     callbacks: Callbacks | None = None, log_every: int = 1, world_size: int = 1,
                     max_targets: int | None = None, start: int = 0, n_batches: int | None = None,
                     counters: EpochCounters | None = None,
@@ -177,7 +194,7 @@ def train_one_epoch(loss_module: nn.Module, loader, optimizer: torch.optim.Optim
     grad_clip : float
         Gradient norm clip (paper: 8).
     amp : bool
-        bf16 autocast on CUDA.
+        bf16 autocast on CUDA (default off, as ``TrainConfig.amp``: float32 as the authors).
     world_size : int
         Processes training together; documents and docs/s are reported for all of them.
     max_targets : int, optional
@@ -237,13 +254,15 @@ def train_one_epoch(loss_module: nn.Module, loader, optimizer: torch.optim.Optim
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader, *, device: torch.device, n_docs: int, amp: bool = True, top_k: int = 5,
-            split: str = "test", callbacks: Callbacks | None = None,
-            dist: DistContext | None = None) -> SplitPrediction:
+def predict(model: nn.Module, loader, *, device: torch.device, n_docs: int, amp: bool = False, top_k: int = 5,
+            split: str = "test", callbacks: Callbacks | None = None, dist: DistContext | None = None,
+            score_floor: float | None = None) -> SplitPrediction:
     """Predict label sets and top-``k`` scores for every document a loader yields.
 
     Under torchrun every rank predicts its share and the results are gathered
-    (each document exactly once, by its position in the split).
+    (each document exactly once, by its position in the split). ``score_floor``:
+    also keep every label score ``>= score_floor`` as a sparse ``(D, n_labels)``
+    matrix (``SplitPrediction.scores``; the calibrated set size, ``xmtc.calibration``).
     """
     cb = callbacks or Callbacks()
     model = unwrap(model)
@@ -252,6 +271,7 @@ def predict(model: nn.Module, loader, *, device: torch.device, n_docs: int, amp:
     n_labels = model.config.n_labels
     k = min(top_k, n_labels)
     idx_parts, label_parts, id_parts, score_parts = [], [], [], []
+    sparse_parts = []  # (doc positions, label ids, scores) of the scores >= score_floor
     cb.on_eval_start(split, len(loader))
     for step, batch in enumerate(loader, start=1):
         batch = batch.to(device)
@@ -263,6 +283,9 @@ def predict(model: nn.Module, loader, *, device: torch.device, n_docs: int, amp:
         label_parts += pred.labels
         id_parts.append(top.indices.cpu().numpy())
         score_parts.append(top.values.cpu().numpy())
+        if score_floor is not None:
+            b, lab = torch.nonzero(scores >= score_floor, as_tuple=True)  # (E,), (E,)
+            sparse_parts.append((idx_parts[-1][b.cpu().numpy()], lab.cpu().numpy(), scores[b, lab].cpu().numpy()))
         cb.on_eval_batch(split, step, len(loader))
     model.train(was_training)
     index = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64)
@@ -270,11 +293,12 @@ def predict(model: nn.Module, loader, *, device: torch.device, n_docs: int, amp:
     scores = np.concatenate(score_parts) if score_parts else np.zeros((0, k), np.float32)
     dist = dist or DistContext()
     if dist.active:
-        gathered = gather((index, label_parts, ids, scores), dist)
+        gathered = gather((index, label_parts, ids, scores, sparse_parts), dist)
         index = np.concatenate([g[0] for g in gathered])
         label_parts = [s for g in gathered for s in g[1]]
         ids = np.concatenate([g[2] for g in gathered])
         scores = np.concatenate([g[3] for g in gathered])
+        sparse_parts = [part for g in gathered for part in g[4]]
     labels: list[set[int] | None] = [None] * n_docs
     out_ids = np.full((n_docs, k), -1, dtype=np.int64)
     out_scores = np.zeros((n_docs, k), dtype=np.float32)
@@ -284,7 +308,14 @@ def predict(model: nn.Module, loader, *, device: torch.device, n_docs: int, amp:
     missing = [i for i, s in enumerate(labels) if s is None]
     if missing:
         raise RuntimeError(f"{split}: no prediction for {len(missing)} document(s), e.g. position {missing[0]}")
-    return SplitPrediction(labels, out_ids, out_scores)
+    matrix = None
+    if score_floor is not None:
+        def cat(j, dtype):
+            return np.concatenate([p[j] for p in sparse_parts]) if sparse_parts else np.zeros(0, dtype)
+
+        matrix = sparse.csr_matrix((cat(2, np.float32), (cat(0, np.int64), cat(1, np.int64))),
+                                   shape=(n_docs, n_labels))
+    return SplitPrediction(labels, out_ids, out_scores, matrix)
 
 
 def evaluate(model: nn.Module, dataset, split: str, train_cfg: TrainConfig, *, device: torch.device,
@@ -617,37 +648,5 @@ def save_epoch(out_dir: Path, model: nn.Module, cfg: RunConfig, dataset, result:
     write_metrics(out_dir, result.history, result.best)
 
 
-# --------------------------------------------------------------------------- one whole run
-def train_run(cfg: RunConfig, *, out_dir=None, resume: bool = False, callbacks: Callbacks | None = None) -> RunResult:
-    """config -> data -> model -> loop -> test evaluation -> run directory, without printing.
-
-    The same steps as ``examples/train_otseq2set.py``, as one call (used by
-    ``examples/benchmark.py``).
-    """
-    cb = callbacks or Callbacks()
-    dist = init_distributed()
-    set_threads(cfg.train.threads)
-    device = select_device(cfg.train.device)
-    seed_everything(cfg.train.seed, cfg.train.deterministic)
-    data = load_data(cfg.data, seed=cfg.train.seed, progress=cb.on_data)
-    embeddings = load_embeddings(cfg, data)
-    model = build_model(cfg, data, embeddings).to(device)
-    out = Path(out_dir) if out_dir is not None else None
-    stats = {k: v for k, v in data.stats().items() if k != "skipped"}
-    # resuming: config.json is rewritten only once fit has accepted the settings (a refused
-    # resume leaves the run's record as it was)
-    if out is not None and dist.is_main and not resume:
-        write_config(out, cfg, run_info(model, data, device))
-    result = fit(model, data, cfg, device=device, out_dir=out, resume=resume, callbacks=cb, dist=dist)
-    if out is not None and dist.is_main and resume:
-        write_config(out, cfg, run_info(model, data, device))
-    test, pred = evaluate(model, data, "test", cfg.train, device=device, label_order=model.label_order,
-                          callbacks=cb, dist=dist)
-    if out is not None and dist.is_main:
-        write_metrics(out, result.history, result.best, test, summary(model, result))
-        write_predictions(out, data.test, pred, data.label_names)
-    return RunResult(cfg, test, result, unwrap(model).num_parameters(), stats, out)
-
-
 __all__ = ["Callbacks", "EpochCounters", "evaluate", "fit", "predict", "restore", "run_epoch", "save_epoch",
-           "train_one_epoch", "train_run"]
+           "train_one_epoch"]

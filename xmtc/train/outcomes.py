@@ -1,7 +1,7 @@
 """What training and prediction return: the result types shared by the engine and the run directory.
 
 :class:`SplitPrediction` (``xmtc.train.engine.predict``), :class:`FitResult`
-(``xmtc.train.engine.fit``) and :class:`RunResult` (``xmtc.train.engine.train_run``) live
+(``xmtc.train.engine.fit``) and :class:`RunResult` (``xmtc.run.train_run``) live
 here, apart from the code that makes them, so that ``xmtc.train.rundir`` can write
 them without importing the engine.
 """
@@ -23,6 +23,7 @@ class SplitPrediction:
     labels: list[set[int]]  # dataset label ids per document
     top_ids: np.ndarray  # (D, k) best-scoring label ids
     top_scores: np.ndarray  # (D, k)
+    scores: object = None  # scipy.sparse.csr_matrix (D, n_labels) of the scores >= predict's score_floor, or None
 
 
 @dataclass
@@ -37,7 +38,7 @@ class FitResult:
 
 @dataclass
 class RunResult:
-    """Outcome of ``xmtc.train.engine.train_run``."""
+    """Outcome of ``xmtc.run.train_run``."""
 
     config: RunConfig
     test: dict  # test metrics of the best epoch
@@ -45,6 +46,7 @@ class RunResult:
     parameters: int
     stats: dict
     out_dir: Path | None
+    calibrated: dict | None = None  # xmtc.calibration.calibrate: {"rule", "tau", "valid", "test"}
 
 
 __all__ = ["FitResult", "RunResult", "SplitPrediction"]

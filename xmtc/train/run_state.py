@@ -15,11 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from xmtc.train import checkpoint
-from xmtc.config import RunConfig
-from xmtc.train.distributed import unwrap
+from xmtc.config import RunConfig, compose
 from xmtc.registry import model_type_of
-
+from xmtc.train import checkpoint
+from xmtc.train.distributed import unwrap
 
 _MAY_CHANGE_ON_RESUME = {"out", "train.device", "train.num_workers", "train.log_every", "train.eval_batch_size",
                          "train.amp", "train.deterministic", "train.threads", "train.compile", "data.data_dir",
@@ -56,7 +55,7 @@ def run_state(model: nn.Module, cfg: RunConfig, dataset, *, epoch: int, history:
         "label_names": list(dataset.label_names),
         "vocab": list(dataset.vocab.itos),
         "tokenizer": str(dataset.meta.get("tokenizer", "word")),
-        "max_src_len": int(dataset.max_src_len),
+        "max_src_len": cfg.data.max_src_len,
         "history": _plain(history),
         "best": _plain(best),
     }
@@ -93,7 +92,7 @@ def check_resumable(state: dict, cfg: RunConfig) -> None:
     A setting added to the config since the checkpoint was written counts as its default.
     """
     try:
-        saved = _flat(_plain(RunConfig.from_dict(state["config"]).to_dict()))
+        saved = _flat(_plain(compose(saved=state["config"]).to_dict()))
     except Exception:  # noqa: BLE001 -- a setting since removed: compare as saved, the diff names it
         saved = _flat(state["config"])
     now = _flat(_plain(cfg.to_dict()))

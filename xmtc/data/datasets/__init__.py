@@ -40,18 +40,6 @@ REGISTRY = {
     "synthetic": "synthetic",
 }
 
-# Maximum source length per dataset (DESIGN.md §2 table; ours for the others).
-MAX_SRC_LEN = {
-    "eurlex": 1000,
-    "wiki10": 2000,
-    "amazoncat": 500,
-    "amazon670k": 500,
-    "eurlex57k": 1000,
-    "reuters": 500,
-    "synthetic": 200,
-}
-
-
 def available() -> list[str]:
     """Registered dataset names."""
     return sorted(REGISTRY)
@@ -101,8 +89,7 @@ def load(
         without a dev split (EURLEX57K uses its own dev split).
     **options
         Source options, e.g. ``max_vocab`` (500,000), ``on_empty`` /
-        ``on_unlabelled`` (``"error"`` / ``"skip"``), ``max_src_len`` (default
-        :data:`MAX_SRC_LEN`), ``text`` (AttentionXML:
+        ``on_unlabelled`` (``"error"`` / ``"skip"``), ``text`` (AttentionXML:
         ``"texts"`` or ``"raw"``), synthetic ``n_docs``, ``n_labels``, ...
 
     Returns
@@ -117,7 +104,6 @@ def load(
         raise KeyError(f"unknown dataset {name!r}; available: {', '.join(available())}")
     module = importlib.import_module(f"{__name__}.{REGISTRY[name]}")
     root = resolve_data_dir(data_dir)
-    max_src_len = options.pop("max_src_len", None) or MAX_SRC_LEN[name]
     paths, opts = module.resolve(name, root, dict(options))
 
     def build() -> dict:
@@ -131,7 +117,6 @@ def load(
         prepared, hit, cache_path, written = res.prepared, res.hit, res.path, res.written
     else:
         prepared, hit, cache_path, written = build(), False, None, False
-    prepared["meta"]["max_src_len"] = int(max_src_len)
     ds = XMTCDataset(prepared, valid_fraction=valid_fraction, seed=seed)
     ds.from_cache = hit
     ds.cache_written = written

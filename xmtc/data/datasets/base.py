@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xmtc.data.text import DEFAULT_MAX_VOCAB, PAD_TOKEN, TOKENIZERS, UNK, UNK_TOKEN, Vocab
+from xmtc.data.text import (
+    DEFAULT_MAX_VOCAB,
+    PAD_TOKEN,
+    TOKENIZERS,
+    UNK,
+    UNK_TOKEN,
+    Vocab,
+)
 
 Progress = Callable[[str, int, "int | None"], None]
 """``progress(stage, done, total)``; library code reports, scripts display."""
@@ -196,8 +203,10 @@ class XMTCDataset:
     label_counts : ndarray ``(len(label_names),)``
         Training-split document count of every label (0 for test-only labels).
     vocab : Vocab
-    max_src_len : int
-        The dataset's preset maximum source length (DESIGN.md §2 table).
+    max_src_len : int or None
+        Tokens per document the loaders keep (the first ones; ``None``: all). Not a
+        property of the data: ``xmtc.data.loading.load_data`` sets it from the run's
+        ``data.max_src_len``.
     meta : dict
         Source, tokeniser, skipped-document counts, notes.
     """
@@ -210,7 +219,7 @@ class XMTCDataset:
         self.n_labels: int = int(prepared["n_labels"])
         self.label_counts: np.ndarray = prepared["label_counts"]
         self.meta: dict = prepared["meta"]
-        self.max_src_len: int = int(self.meta.get("max_src_len", 500))
+        self.max_src_len: int | None = None
         splits = {k: Split(k, v) for k, v in prepared["splits"].items()}
         self.train_full = splits["train"]
         self.test = splits["test"]

@@ -29,12 +29,12 @@ import json
 import logging
 import os
 import pickle
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from evaluation.report import atomic_write
 from xmtc.data.datasets.base import PREPARED_VERSION
 
 log = logging.getLogger(__name__)
@@ -135,16 +135,8 @@ def cached(
             warnings.warn(f"ignoring unreadable cache file {path}: {exc}", stacklevel=3)
     prepared = build()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(prepared, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path, "wb", permissions=0o644) as f:
+            pickle.dump(prepared, f, protocol=pickle.HIGHEST_PROTOCOL)
     except OSError as exc:
         warnings.warn(f"could not write dataset cache {path} ({exc}); using the prepared data from memory "
                       f"(set XMTC_CACHE to a writable directory)", stacklevel=3)

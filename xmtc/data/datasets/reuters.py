@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import html
-import os
 import re
-import tempfile
 import urllib.request
 from pathlib import Path
 
+from evaluation.report import atomic_write
 from xmtc.data.datasets.archive import iter_members
 from xmtc.data.datasets.base import DataError, RawSplit, prepare
 
@@ -68,10 +67,8 @@ def download(dest: Path, url: str = URL, sha256: str = SHA256, timeout: float = 
     got = hashlib.sha256(data).hexdigest()
     if got != sha256:
         raise DataError(f"reuters: {url} gave a file with SHA-256 {got}, expected {sha256}; not kept")
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
+    with atomic_write(dest, "wb", permissions=0o644) as f:
         f.write(data)
-    os.replace(tmp, dest)
     return dest
 
 
