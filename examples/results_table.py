@@ -21,6 +21,30 @@ from pathlib import Path
 from xmtc.config import DATASETS, ConfigError, cli
 from xmtc.reporting import results
 
+#: Reference rows shown under a dataset's table, measured with other tools or published, never by
+#: this toolkit (DESIGN.md §6): (row label, {metrics.json test key: percentage as published, its digits
+#: kept}); absent columns show "—".
+REFERENCES: dict[str, results.References] = {
+    "eurlex57k": (
+        ("linear one-vs-rest, TF-IDF (LibMultiLabel 0.10, same split, CPU)",
+         {"micro_f1": "71.4", "macro_f1": "21.2", "p@1": "92.8", "p@5": "69.4", "ndcg@5": "83.0"}),
+        ("BiGRU-LWAN, GloVe 200-d (LibMultiLabel's published reproduction, GPU)",
+         {"micro_f1": "71.32", "macro_f1": "25.43", "p@1": "90.73", "p@5": "67.08", "ndcg@5": "80.60"}),
+        ("BERT-base, fine-tuned (Chalkidis et al. 2019, published)", {"micro_f1": "73.2"}),
+    ),
+    "reuters": (
+        ("linear, per-label thresholds (LibMultiLabel, same split, CPU)",
+         {"micro_f1": "87.6", "macro_f1": "60.9", "p@1": "93.6", "p@5": "22.4"}),
+        ("one-vs-rest LinearSVC, TF-IDF (scikit-learn, same split, CPU)",
+         {"micro_f1": "85.8", "macro_f1": "39.6", "p@1": "94.2", "p@5": "23.7"}),
+    ),
+}
+
+
+def table(results_dir, dataset: str) -> str:
+    """The docs' block of ``dataset`` from the records under ``results_dir``, with its reference rows."""
+    return results.markdown(results.collect(results_dir, dataset), dataset, REFERENCES.get(dataset, ()))
+
 
 def _check_json(root: Path) -> None:
     """Every run record under ``root`` parses, else :class:`ConfigError` naming the file and position."""
@@ -53,7 +77,7 @@ def _main(argv) -> int:
     root = Path(args.results) / args.dataset
     _check_json(root)
     try:
-        table = results.markdown(results.collect(args.results, args.dataset), args.dataset)
+        text = table(args.results, args.dataset)
     except KeyError as e:  # a record written by another version, without a field the table shows
         raise ConfigError(f"{root}: a run record lacks the field {e}") from None
     except ValueError as e:  # unknown run directories (the message names them)
@@ -61,12 +85,12 @@ def _main(argv) -> int:
     if args.write:
         path = Path(args.write)
         try:
-            text = results.replace_block(path.read_text(encoding="utf-8"), args.dataset, table)
+            text = results.replace_block(path.read_text(encoding="utf-8"), args.dataset, text)
         except ValueError as e:  # the markers are missing
             raise ConfigError(f"{path}: {e}") from None
         path.write_text(text, encoding="utf-8")
     else:
-        print(table)
+        print(text)
     return 0
 
 

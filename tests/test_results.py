@@ -65,7 +65,7 @@ def test_seeds_give_mean_and_sample_std_and_the_calibrated_column(tmp_path):
         _write(tmp_path, "otseq2set", m, seed=seed)
     runs = results.collect(tmp_path, "eurlex57k")
     assert [r.seed for r in runs] == [0, 1, 2]
-    row = [ln for ln in results.summary_table(runs, "eurlex57k").splitlines() if ln.startswith("| OTSeq2Set")][0]
+    row = [ln for ln in results.summary_table(runs).splitlines() if ln.startswith("| OTSeq2Set")][0]
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1] == "3" and cells[4] == "62.00 ± 2.00"  # sample std (ddof 1) of 60, 62, 64
     assert cells[-2] == "63.00 ± 2.00 (τ 0.3, kept)"  # a seed that kept its decoded sets says so
@@ -177,13 +177,12 @@ def _check_config(run: results.Run, dataset: str, data_dir: str) -> None:
 
 
 @pytest.mark.parametrize("dataset", ["eurlex57k", "reuters"])
-def test_docs_table_equals_the_committed_metrics(dataset):
-    runs = results.collect(ROOT / "results", dataset)
-    assert runs, f"no committed run under results/{dataset}"
+def test_docs_table_equals_the_committed_metrics(dataset, load_script):
+    assert results.collect(ROOT / "results", dataset), f"no committed run under results/{dataset}"
     begin, end = results.markers(dataset)
     readme = (ROOT / "docs" / "results.md").read_text()
     block = readme.split(begin, 1)[1].split(end, 1)[0].strip()
-    assert block == results.markdown(runs, dataset)
+    assert block == load_script("examples/results_table.py").table(ROOT / "results", dataset)
 
 
 @pytest.mark.parametrize("dataset", ["eurlex57k", "reuters"])
@@ -224,9 +223,9 @@ def test_curves_give_equal_epoch_and_equal_time_comparisons(tmp_path):
     assert "BM 45.00 vs MLC2Seq 60.00 within 2.0 h" in results.curves(results.collect(tmp_path, "eurlex57k"))
 
 
-def test_reference_rows_under_the_runs_with_their_published_digits(tmp_path, monkeypatch):
+def test_reference_rows_under_the_runs_with_their_published_digits(tmp_path, load_script):
     _write(tmp_path, "otseq2set", _metrics(0.6543))
-    lines = results.markdown(results.collect(tmp_path, "eurlex57k"), "eurlex57k").splitlines()
+    lines = load_script("examples/results_table.py").table(tmp_path, "eurlex57k").splitlines()
     rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith("| model")]
     assert rows[0].startswith("| OTSeq2Set")  # runs first, references under them
     assert rows[1] == ("| *linear one-vs-rest, TF-IDF (LibMultiLabel 0.10, same split, CPU)* | — | — | — | 71.4 "
@@ -234,7 +233,7 @@ def test_reference_rows_under_the_runs_with_their_published_digits(tmp_path, mon
     assert rows[3].startswith("| *BERT-base") and rows[3].count("—") == 10
     assert all(r.count("|") == rows[0].count("|") for r in rows)  # as many cells as the header
     assert any("*italics* are references" in ln for ln in lines)
-    monkeypatch.delitem(results.REFERENCES, "eurlex57k")  # a dataset without references: no rows, no note
+    # without references (the library's default): no rows, no note
     assert "italics" not in results.markdown(results.collect(tmp_path, "eurlex57k"), "eurlex57k")
 
 
@@ -260,3 +259,11 @@ def test_curves_of_short_runs_count_minutes(tmp_path):
     text = results.curves(results.collect(tmp_path, "eurlex57k"))
     assert "| 1 | 50.00 (10 min) | 55.00 (20 min) |" in text
     assert "OTSeq2Set (BM+OT+LC) 55.00 vs MLC2Seq 60.00 within 20 min" in text
+
+
+def test_training_times_under_a_minute_are_given_in_seconds(tmp_path):
+    # the linear model trains Reuters in seconds: "6 s", not "0 min"
+    for name, seconds, shown in (("linear", 5.77, "6 s"), ("mlc2seq", 599.0, "10 min"), ("otseq2set", 7500.0, "2 h 05 min")):
+        _write(tmp_path, name, {**_metrics(0.6), "train_time_s": seconds})
+    rows = results.summary_table(results.collect(tmp_path, "eurlex57k")).splitlines()[2:]
+    assert [r.rsplit("|", 2)[1].strip() for r in rows] == ["10 min", "2 h 05 min", "6 s"]

@@ -66,24 +66,9 @@ COLUMNS = (("micro-P", "micro_precision", 100), ("micro-R", "micro_recall", 100)
            ("macro-F1", "macro_f1", 100), ("P@1", "p@1", 100), ("P@5", "p@5", 100), ("nDCG@5", "ndcg@5", 100),
            ("labels predicted / gold", None, 1))
 
-#: Reference rows shown under a dataset's table, measured with other tools or published, never by
-#: this toolkit (DESIGN.md §6): (row label, {metrics.json test key: percentage as published, its digits
-#: kept}); absent columns show "—".
-REFERENCES: dict[str, tuple[tuple[str, dict[str, str]], ...]] = {
-    "eurlex57k": (
-        ("linear one-vs-rest, TF-IDF (LibMultiLabel 0.10, same split, CPU)",
-         {"micro_f1": "71.4", "macro_f1": "21.2", "p@1": "92.8", "p@5": "69.4", "ndcg@5": "83.0"}),
-        ("BiGRU-LWAN, GloVe 200-d (LibMultiLabel's published reproduction, GPU)",
-         {"micro_f1": "71.32", "macro_f1": "25.43", "p@1": "90.73", "p@5": "67.08", "ndcg@5": "80.60"}),
-        ("BERT-base, fine-tuned (Chalkidis et al. 2019, published)", {"micro_f1": "73.2"}),
-    ),
-    "reuters": (
-        ("linear, per-label thresholds (LibMultiLabel, same split, CPU)",
-         {"micro_f1": "87.6", "macro_f1": "60.9", "p@1": "93.6", "p@5": "22.4"}),
-        ("one-vs-rest LinearSVC, TF-IDF (scikit-learn, same split, CPU)",
-         {"micro_f1": "85.8", "macro_f1": "39.6", "p@1": "94.2", "p@5": "23.7"}),
-    ),
-}
+#: Reference rows: (row label, {metrics.json test key: percentage as published, its digits kept}).
+#: The figures themselves are the docs generator's (``examples/results_table.py``), not the library's.
+References = tuple[tuple[str, dict[str, str]], ...]
 
 
 @dataclass
@@ -208,7 +193,10 @@ def record(run_path: str | Path, results_dir: str | Path, dataset: str, name: st
     return dest
 
 
-def _hours(seconds: float) -> str:
+def _duration(seconds: float) -> str:
+    """``42 s``, ``17 min``, ``2 h 05 min``."""
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
     m = round(seconds / 60)
     return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
 
@@ -320,8 +308,9 @@ def _calibrated(seeds: list[Run]) -> str:
     return f"{_mean_std([c['test']['micro_f1'] for c in cal])} (τ {', '.join(taus)})"
 
 
-def summary_table(runs: list[Run], dataset: str) -> str:
-    """One row per model: mean ± std over its finished seeds of every headline metric; references below."""
+def summary_table(runs: list[Run], references: References = ()) -> str:
+    """One row per model: mean ± std over its finished seeds of every headline metric; then ``references``
+    in italics (absent columns "—")."""
     groups = {n: [r for r in rs if r.finished] for n, rs in by_run(runs).items()}
     groups = {n: rs for n, rs in groups.items() if rs and n not in STUDIES}
     head = ["model", "seeds", *[c[0] for c in COLUMNS], "micro-F1, calibrated (τ)", "training time"]
@@ -335,11 +324,11 @@ def summary_table(runs: list[Run], dataset: str) -> str:
                              f"{t[0]['mean_gold_labels']:.2f}")
             else:
                 cells.append(_mean_std([r.metrics["test"][key] for r in seeds], scale))
-        cells += [_calibrated(seeds), _hours(statistics.fmean(r.metrics["train_time_s"] for r in seeds))]
+        cells += [_calibrated(seeds), _duration(statistics.fmean(r.metrics["train_time_s"] for r in seeds))]
         lines.append("| " + " | ".join(cells) + " |")
     if not groups:
         lines.append("| *no finished run yet* |" + " |" * (len(head) - 1))
-    for label, values in REFERENCES.get(dataset, ()):
+    for label, values in references:
         cells = [f"*{label}*", "—"] + [values.get(key, "—") for _, key, _ in COLUMNS] + ["—", "—"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -416,12 +405,12 @@ def study_table(runs: list[Run]) -> str:
     return "\n\n".join(out)
 
 
-def markdown(runs: list[Run], dataset: str) -> str:
-    """The docs' block of a dataset: the seed table, the paired tests, the commands, runs in progress,
-    per-epoch curves and label counts (lowest seed of each run) and the studies."""
+def markdown(runs: list[Run], dataset: str, references: References = ()) -> str:
+    """The docs' block of a dataset: the seed table (``references`` under it), the paired tests, the
+    commands, runs in progress, per-epoch curves and label counts (lowest seed of each run) and the studies."""
     groups = by_run(runs)
-    out = [summary_table(runs, dataset)]
-    if REFERENCES.get(dataset):
+    out = [summary_table(runs, references)]
+    if references:
         out += ["", "Rows in *italics* are references, not runs of this toolkit (measured with other tools on the "
                 "same split, or published)."]
     paired = paired_table(runs)
