@@ -375,9 +375,15 @@ def test_a_failed_run_removes_the_run_directory_it_created(script, tmp_path, mon
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_while_loading_data_removes_the_directory_and_promises_nothing(script, tmp_path, monkeypatch,
                                                                                    capsys, signum):
-    monkeypatch.setattr(whole_run, "load_data", lambda *a, **k: signal.raise_signal(signum))
-    out = tmp_path / "run"
-    assert script.main(SYNTH + ["--out", str(out)]) == 128 + signum
+    # Python's own Ctrl-C handler, as in a foreground process (a shell that starts the suite in the
+    # background, e.g. under nohup, makes it inherit SIGINT ignored, and Python then installs none)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        monkeypatch.setattr(whole_run, "load_data", lambda *a, **k: signal.raise_signal(signum))
+        out = tmp_path / "run"
+        assert script.main(SYNTH + ["--out", str(out)]) == 128 + signum
+    finally:
+        signal.signal(signal.SIGINT, previous)
     err = capsys.readouterr().err.strip()
     assert err == (f"train_otseq2set.py: interrupted by {signal.Signals(signum).name} before anything was saved: "
                    f"no checkpoint, nothing to resume (removed the run directory {out} it had created)")
