@@ -2,8 +2,9 @@
 # The --preset cpu runs of docs/results.md (EURLEX57K, Reuters), two at a time on a 2-core CPU, each
 # continued with --resume where its run directory holds a checkpoint. Run it again after an
 # interruption (a session's end): finished runs are skipped, interrupted ones resume from their
-# last completed epoch. A finished run's config.json and metrics.json are copied to
-# results/<dataset>/<run>/ (the only files committed); then regenerate the tables of docs/results.md with
+# last checkpoint. A finished run is recorded into results/<dataset>/<run>/seed<K>/ (config.json,
+# metrics.json, predictions.tsv.gz: the only files committed; examples/results_table.py --record, which
+# checks the predictions against the run's test micro-F1); then regenerate the tables of docs/results.md with
 #   python examples/results_table.py eurlex57k --write docs/results.md   (and reuters)
 #
 #   mkdir -p ~/runs && nohup bash benchmarks/cpu_runs.sh > ~/runs/queue.log 2>&1 &
@@ -47,8 +48,8 @@ run_one() {
     echo "$(date +%T) $dataset/$name: exit $rc"
   fi
   if finished "$dir"; then
-    mkdir -p "results/$dataset/$name"
-    cp "$dir/config.json" "$dir/metrics.json" "results/$dataset/$name/"
+    "$PY" examples/results_table.py "$dataset" --record "$dir" --run "$name" \
+      || echo "$(date +%T) $dataset/$name: not recorded (see the line above)"
   fi
 }
 
