@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -228,7 +229,8 @@ def bench_model(model, batch, lr, device, args, sections: bool = False) -> dict:
            "peak_mem_bytes": (torch.cuda.max_memory_allocated(device) - mem_base) if cuda else rss.delta,
            "params": sum(p.numel() for p in model.parameters())}
     if sections:
-        runs = profiled_sections(lambda: train_step(model, batch, optimizer, device, args.amp), device, args.steps)
+        step = functools.partial(train_step, model, batch, optimizer, device, args.amp)  # bound now: optimizer is deleted below
+        runs = profiled_sections(step, device, args.steps)
         # median over the profiled steps of each section's seconds and of its fraction of the step
         for name in SECTIONS.values():
             out[f"{name}_s"] = float(np.median([sec.get(name, 0.0) for _, sec in runs]))
