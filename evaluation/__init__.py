@@ -23,7 +23,9 @@ from .diagnostics import frequency_buckets
 from .ranking import inverse_propensity
 from .report import atomic_write, render_table, write_json
 from .significance import BootstrapResult, document_counts, micro_f1_from_counts, paired_bootstrap, seed_summary
+from .significance import SeedTestResult, welch_seeds
 
 __all__ = ["evaluate", "SET_KEYS", "atomic_write", "render_table", "write_json", "frequency_buckets", "inverse_propensity",
            "document_counts", "micro_f1_from_counts", "paired_bootstrap", "BootstrapResult", "seed_summary",
+           "welch_seeds", "SeedTestResult",
            "choose_threshold", "apply_threshold", "Threshold"]

@@ -8,6 +8,14 @@ std over training seeds. Two sources of uncertainty are kept apart:
 - *the finite test sample*: would the difference survive another draw of test
   documents? :func:`paired_bootstrap` (Efron & Tibshirani 1993, ch. 16;
   Koehn 2004; Berg-Kirkpatrick et al. 2012).
+- *training randomness as a test*: would the difference survive retraining
+  with other seeds? :func:`welch_seeds`, Welch's t-test over the per-seed
+  scores (Reimers & Gurevych 2017).
+
+A claim that one model beats another needs both: the bootstrap holds the
+trained models fixed, so with a few seeds whose spread exceeds the test-sample
+noise it can call a difference significant that another set of seeds would
+reverse.
 
 Micro-F1 is a ratio of sums over documents, not a mean of per-document scores,
 so a paired t-test over documents does not apply. Its sufficient statistics
@@ -20,6 +28,7 @@ Shape letters: S seeds, D test documents, R bootstrap resamples.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -29,7 +38,8 @@ import scipy.sparse as sp
 from ._sparse import _flatten, sorted_unique
 from .sets import member
 
-__all__ = ["document_counts", "micro_f1_from_counts", "paired_bootstrap", "BootstrapResult", "seed_summary"]
+__all__ = ["document_counts", "micro_f1_from_counts", "paired_bootstrap", "BootstrapResult", "seed_summary",
+           "welch_seeds", "SeedTestResult"]
 
 #: Resampled differences within this of the observed extreme count as extreme (rounding ties).
 TIE_TOL = 1e-12
@@ -327,3 +337,87 @@ def seed_summary(values: Iterable[float]) -> tuple[float, float]:
         raise ValueError(f"values must be finite, got {x.tolist()}")
     std = float(np.std(x, ddof=1)) if x.size > 1 else float("nan")
     return float(np.mean(x)), std
+
+
+@dataclass(frozen=True)
+class SeedTestResult:
+    """Outcome of :func:`welch_seeds`.
+
+    Attributes
+    ----------
+    delta : float
+        Difference of the seed means, A minus B.
+    t, df : float
+        Welch's statistic and its degrees of freedom (``nan`` where both spreads are 0).
+    p_value : float
+        Two-sided p-value of H0: equal expected scores, in ``[0, 1]``.
+    n_a, n_b : int
+        Seeds of each model.
+    """
+
+    delta: float
+    t: float
+    df: float
+    p_value: float
+    n_a: int
+    n_b: int
+
+
+def welch_seeds(values_a: Iterable[float], values_b: Iterable[float]) -> SeedTestResult:
+    r"""Welch's t-test of a difference of seed means: does it survive retraining?
+
+    With per-seed scores ``x_1..x_{n_a}`` of model A and ``y_1..y_{n_b}`` of
+    model B (e.g. test micro-F1 of each training seed), sample variances
+    ``s_a^2, s_b^2`` (:func:`seed_summary`) and ``v_a = s_a^2 / n_a``,
+    ``v_b = s_b^2 / n_b``:
+
+    .. math::
+
+        t = \frac{\bar x - \bar y}{\sqrt{v_a + v_b}}, \qquad
+        \nu = \frac{(v_a + v_b)^2}{v_a^2 / (n_a - 1) + v_b^2 / (n_b - 1)}, \qquad
+        p = 2\, P(T_\nu \ge |t|).
+
+    Why this test: a seed is one draw of the training randomness (initial
+    weights, batch order, dropout), so the per-seed scores of a model are an
+    independent sample of its score distribution, and two models' seeds are
+    unpaired (seed ``k`` of A shares nothing with seed ``k`` of B). Welch's
+    form does not assume equal spreads, which set and sequence models do not
+    have (Reimers & Gurevych 2017 recommend it for exactly this comparison).
+    With 3 seeds per model it has little power: a small p is evidence, a large
+    one mostly says that more seeds are needed.
+
+    Degenerate case: where both sample variances are 0 (e.g. identical seeds;
+    spreads within rounding, :data:`TIE_TOL` relative to the scores, count as
+    0) ``t`` and ``ν`` are undefined; ``p`` is then 1 for equal means and 0
+    otherwise, the limit of the test as the spreads shrink.
+
+    Parameters
+    ----------
+    values_a, values_b : iterable of float
+        Per-seed scores of each model, at least 2 each, finite.
+
+    Returns
+    -------
+    SeedTestResult
+
+    Raises
+    ------
+    ValueError
+        On fewer than 2 values in either argument (naming it), or a value that is not finite.
+    """
+    from scipy.stats import t as student_t
+
+    x, y = (np.asarray(list(v), dtype=np.float64).reshape(-1) for v in (values_a, values_b))  # (n_a,), (n_b,)
+    for name, v in (("values_a", x), ("values_b", y)):
+        if v.size < 2:
+            raise ValueError(f"{name}: Welch's test needs at least 2 seeds, got {v.size}")
+        if not np.isfinite(v).all():
+            raise ValueError(f"{name} must be finite, got {v.tolist()}")
+    delta = float(x.mean() - y.mean())
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    tol = TIE_TOL * max(1.0, float(np.abs(x).max()), float(np.abs(y).max()))  # rounding of the means
+    if math.sqrt(va + vb) <= tol:
+        return SeedTestResult(delta, math.nan, math.nan, 1.0 if abs(delta) <= tol else 0.0, x.size, y.size)
+    t = delta / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
+    return SeedTestResult(delta, float(t), float(df), float(min(1.0, 2.0 * student_t.sf(abs(t), df))), x.size, y.size)

@@ -88,17 +88,82 @@ def test_paired_table_from_committed_predictions(tmp_path):
     _write(tmp_path, "seq2seq", _metrics(2 / 3), predictions=half)
     text = results.paired_table(results.collect(tmp_path, "eurlex57k"), n_resamples=1000)
     rows = [ln for ln in text.splitlines() if ln.startswith("| OTSeq2Set")]
-    assert rows[0].startswith("| OTSeq2Set (BM+OT+LC) − Seq2Seq | 2 / 1 | +33.33 | [+33.33, +33.33] | 0.0010 |")
-    assert rows[1].startswith("| OTSeq2Set (BM+OT+LC) − MLC2Seq | 2 / 2 | +33.33 |")
+    # one seed of Seq2Seq: no test over seeds, so the bootstrap alone cannot settle it
+    assert rows[0] == ("| OTSeq2Set (BM+OT+LC) − Seq2Seq | 2 / 1 | +33.33 | [+33.33, +33.33] | 0.0010 | — "
+                       "| test documents only (one seed) |")
+    # two seeds each, no spread and a difference: p = 0 over seeds, shown
+    assert rows[1] == "| OTSeq2Set (BM+OT+LC) − MLC2Seq | 2 / 2 | +33.33 | [+33.33, +33.33] | 0.0010 | 0.000 | ahead |"
     # identical predictions: no difference, p = 1
     _write(tmp_path, "sgm", _metrics(1.0), predictions=good)
     text = results.paired_table(results.collect(tmp_path, "eurlex57k"), n_resamples=1000)
-    assert "| OTSeq2Set (BM+OT+LC) − SGM | 2 / 1 | +0.00 | [+0.00, +0.00] | 1.0000 |" in text
+    assert "| OTSeq2Set (BM+OT+LC) − SGM | 2 / 1 | +0.00 | [+0.00, +0.00] | 1.0000 | — | no difference shown |" in text
     # predictions of other documents cannot be paired
     _write(tmp_path, "bm_ot", _metrics(1.0), predictions=_tsv([("x", ["a"], ["a"])]))
     _write(tmp_path, "bm", _metrics(1.0), predictions=good)
     with pytest.raises(ValueError, match="different test documents"):
         results.paired_table(results.collect(tmp_path, "eurlex57k"), n_resamples=1000)
+
+
+def _pair(delta: float, p_documents: float, p_seeds: float | None) -> results.PairTest:
+    from evaluation.significance import BootstrapResult, SeedTestResult
+
+    docs = BootstrapResult(delta, delta - 0.01, delta + 0.01, p_documents, 1000, 60, 0.5 + delta, 0.5, None)
+    seeds = None if p_seeds is None else SeedTestResult(delta, 1.0, 2.0, p_seeds, 3, 3)
+    return results.PairTest("otseq2set", "mlc2seq", 3, 3 if seeds else 1, docs, seeds)
+
+
+@pytest.mark.parametrize("delta, p_documents, p_seeds, verdict", [
+    (0.02, 0.001, 0.01, "ahead"),
+    (-0.02, 0.001, 0.049, "behind"),
+    (0.003, 0.04, 0.38, "not shown over seeds"),  # the bootstrap alone holds the trained models fixed
+    (0.003, 0.05, 0.01, "no difference shown"),  # alpha itself is not below alpha
+    (0.02, 0.001, None, "test documents only (one seed)"),
+    (0.0, 1.0, None, "no difference shown"),
+])
+def test_a_difference_is_shown_only_where_both_tests_agree(delta, p_documents, p_seeds, verdict):
+    assert _pair(delta, p_documents, p_seeds).verdict == verdict
+
+
+def test_conclusion_states_each_sequence_model_at_equal_epochs_and_equal_time(tmp_path):
+    gold = [("d%d" % i, ["a", "b"]) for i in range(60)]
+    good, half = _tsv([(d, g, g) for d, g in gold]), _tsv([(d, g, g[:1]) for d, g in gold])
+    fast, slow = 1000 / 3600, 500 / 3600
+    for seed, f1 in ((0, 0.60), (1, 0.62)):
+        _write(tmp_path, "mlc2seq", {**_metrics(2 / 3), "epochs": _epochs([(fast, f1), (fast, f1 + 0.02)])},
+               seed=seed, predictions=half)
+        _write(tmp_path, "otseq2set", {**_metrics(1.0), "epochs": _epochs([(slow, f1 - 0.05), (slow, f1 + 0.03)])},
+               seed=seed, predictions=good)
+    _write(tmp_path, "sgm", _metrics(0.7))  # an old record without predictions
+    runs = results.collect(tmp_path, "eurlex57k")
+    text = results.conclusion(runs, results.pair_tests(runs, n_resamples=1000))
+    lines = text.splitlines()
+    assert lines[0] == "Does OTSeq2Set beat the sequence models at this preset?"
+    assert lines[2] == ("- Equal epochs, OTSeq2Set against MLC2Seq: +33.33 test micro-F1 (seeds 2 / 2; "
+                        "p = 0.0010 over test documents, p = 0.000 over seeds): **ahead**.")
+    assert lines[3] == ("- Equal epochs, OTSeq2Set against SGM: test micro-F1 100.00 ± 0.00 vs 70.00 (seeds 2 / 1; "
+                        "no committed predictions of SGM): **not tested**.")
+    # seed 0: OTSeq2Set's first epoch took 2 h, MLC2Seq's two epochs 2 h: 55.00 vs 62.00 within 2 h
+    assert ("- Equal training time, OTSeq2Set against MLC2Seq: best dev micro-F1 within 2.0 h of training, "
+            "55.00 vs 62.00 (-7.00; the lowest seed of each, no test).") in lines
+    assert "Seq2Seq:" not in text  # no run, no line
+    block = results.markdown(runs, "eurlex57k")  # the docs' block holds it (with 10,000 resamples there)
+    assert lines[0] in block and lines[3] in block and lines[-1] in block
+
+
+def test_diagnostics_table_over_seeds_with_missing_keys_shown_as_dashes(tmp_path):
+    for seed, rate in ((0, 0.4), (1, 0.6)):
+        m = _metrics(0.6)
+        m["test"].update(weighted_f1=0.62, example_f1=0.64, f1_head=0.8, f1_torso=0.6, f1_tail=0.5,
+                         count_over_rate=rate, count_under_rate=0.2)
+        _write(tmp_path, "otseq2set", m, seed=seed)
+    _write(tmp_path, "sgm", _metrics(0.6))  # an old record: no diagnostics
+    _write(tmp_path, "bm", _metrics(0.6, finished=False))  # unfinished: no row
+    rows = results.diagnostics_table(results.collect(tmp_path, "eurlex57k")).splitlines()
+    assert rows[2] == ("| model | seeds | weighted-F1 | example-F1 | head F1 | torso F1 | tail F1 | docs over-predicted "
+                       "| docs under-predicted |")
+    assert rows[4:] == ["| SGM | 1 | — | — | — | — | — | — | — |",
+                        "| OTSeq2Set (BM+OT+LC) | 2 | 62.00 ± 0.00 | 64.00 ± 0.00 | 80.00 ± 0.00 | 60.00 ± 0.00 "
+                        "| 50.00 ± 0.00 | 50.00 ± 14.14 | 20.00 ± 0.00 |"]
 
 
 def test_record_copies_a_finished_run_and_checks_its_predictions(tmp_path):
@@ -226,7 +291,8 @@ def test_curves_give_equal_epoch_and_equal_time_comparisons(tmp_path):
 def test_reference_rows_under_the_runs_with_their_published_digits(tmp_path, load_script):
     _write(tmp_path, "otseq2set", _metrics(0.6543))
     lines = load_script("examples/results_table.py").table(tmp_path, "eurlex57k").splitlines()
-    rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith("| model")]
+    summary = lines[:lines.index("")]  # the first table; the diagnostics table follows
+    rows = [ln for ln in summary if ln.startswith("| ") and not ln.startswith("| model")]
     assert rows[0].startswith("| OTSeq2Set")  # runs first, references under them
     assert rows[1] == ("| *linear one-vs-rest, TF-IDF (LibMultiLabel 0.10, same split, CPU)* | — | — | — | 71.4 "
                        "| 21.2 | 92.8 | 69.4 | 83.0 | — | — | — |")

@@ -2,7 +2,9 @@
 
 References: hand-computed counts, ``evaluate``'s micro-F1, a slow loop bootstrap
 on the same random draws, and a paired approximate randomisation (permutation)
-test written here from its definition.
+test written here from its definition; for Welch's test over seeds, SciPy's
+``ttest_ind(equal_var=False)`` and a closed form (one degree of freedom: the
+Cauchy distribution).
 """
 
 import math
@@ -20,6 +22,7 @@ from evaluation import (
     micro_f1_from_counts,
     paired_bootstrap,
     seed_summary,
+    welch_seeds,
 )
 
 # The hand fixture of test_evaluation_sets.py (L = 6, D = 5).
@@ -265,6 +268,53 @@ def test_seed_summary():
     assert one_mean == 0.42 and math.isnan(one_std)
 
 
+# --- Welch's test over seeds ------------------------------------------------------------------
+
+
+def test_welch_hand_computed_with_one_degree_of_freedom():
+    # a = (1, 3): mean 2, s^2 = 2, v_a = 1; b = (0, 0, 0): v_b = 0. t = 2 / 1, nu = 1 / (1 / 1) = 1,
+    # and T_1 is the Cauchy distribution: P(|T| >= 2) = 1 - 2 atan(2) / pi
+    r = welch_seeds([1.0, 3.0], [0.0, 0.0, 0.0])
+    assert (r.delta, r.t, r.df, r.n_a, r.n_b) == (2.0, 2.0, 1.0, 2, 3)
+    assert r.p_value == pytest.approx(1 - 2 * math.atan(2) / math.pi, rel=1e-12)
+
+
+@pytest.mark.parametrize("data_seed", range(5))
+def test_welch_agrees_with_scipy(data_seed):
+    from scipy.stats import ttest_ind
+
+    rng = np.random.default_rng(data_seed)
+    a = rng.normal(0.65, rng.uniform(0.001, 0.01), size=rng.integers(2, 6))
+    b = rng.normal(0.652, rng.uniform(0.001, 0.01), size=rng.integers(2, 6))
+    ref = ttest_ind(a, b, equal_var=False)
+    r = welch_seeds(a, b)
+    assert r.delta == pytest.approx(a.mean() - b.mean(), abs=1e-15)
+    assert (r.t, r.df, r.p_value) == pytest.approx((ref.statistic, ref.df, ref.pvalue), rel=1e-10)
+
+
+def test_welch_identical_and_degenerate_samples():
+    same = welch_seeds([0.6, 0.62, 0.64], [0.64, 0.6, 0.62])
+    assert same.delta == pytest.approx(0.0, abs=1e-15) and same.p_value == pytest.approx(1.0)
+    # no spread on either side: p is the limit, 1 for equal means and 0 otherwise
+    assert welch_seeds([0.5, 0.5], [0.5, 0.5]).p_value == 1.0
+    flat = welch_seeds([0.6, 0.6], [0.5, 0.5, 0.5])
+    assert flat.p_value == 0.0 and math.isnan(flat.t) and flat.delta == pytest.approx(0.1)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=2, max_size=6), st.lists(st.floats(0, 1), min_size=2, max_size=6),
+       st.randoms(use_true_random=False))
+def test_welch_ignores_seed_order_and_swapping_negates(a, b, random):
+    r = welch_seeds(a, b)
+    pa, pb = random.sample(a, len(a)), random.sample(b, len(b))
+    shuffled = welch_seeds(pa, pb)
+    assert shuffled.p_value == pytest.approx(r.p_value, abs=1e-9)
+    assert shuffled.delta == pytest.approx(r.delta, abs=1e-12)
+    swapped = welch_seeds(b, a)
+    assert swapped.delta == pytest.approx(-r.delta, abs=1e-12) and swapped.p_value == pytest.approx(r.p_value, abs=1e-9)
+    assert 0.0 <= r.p_value <= 1.0
+
+
 # --- bad input ------------------------------------------------------------------------------
 
 GOOD = np.ones((4, 3), dtype=int)
@@ -293,6 +343,9 @@ OTHER_GOLD = GOOD + [[0, 0, 0], [0, 0, 0], [0, 0, 1], [0, 0, 0]]  # document 2 h
         (lambda: paired_bootstrap(GOOD, GOOD, confidence=1.0), r"confidence must be in \(0, 1\)"),
         (lambda: seed_summary([]), r"values is empty"),
         (lambda: seed_summary([0.5, float("nan")]), r"values must be finite"),
+        (lambda: welch_seeds([0.5], [0.5, 0.6]), r"values_a: Welch's test needs at least 2 seeds, got 1"),
+        (lambda: welch_seeds([0.5, 0.6], []), r"values_b: Welch's test needs at least 2 seeds, got 0"),
+        (lambda: welch_seeds([0.5, 0.6], [0.5, math.inf]), r"values_b must be finite"),
     ],
 )
 def test_bad_input_is_rejected_naming_the_argument(call, match):

@@ -17,9 +17,13 @@ command resolves to, and that the docs' tables are this module's output::
 
 Per model the tables give the mean ± standard deviation over seeds
 (:func:`evaluation.significance.seed_summary`); per pair of models the mean
-difference of test micro-F1 and a paired bootstrap over test documents
+difference of test micro-F1, a paired bootstrap over test documents
 (:func:`evaluation.significance.paired_bootstrap`, from the committed predictions
-of every seed).
+of every seed) and Welch's t-test over the seeds
+(:func:`evaluation.significance.welch_seeds`). A difference counts as shown
+only where both reject at :data:`ALPHA`, and :func:`conclusion` states, from
+those verdicts and the per-epoch curves, whether OTSeq2Set beats each sequence
+model at equal epochs and at equal training time.
 """
 
 from __future__ import annotations
@@ -30,11 +34,15 @@ import shlex
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evaluation import atomic_write
 from xmtc.config import preset
 from xmtc.config.ablation import BY_RUN, VARIANTS
 from xmtc.train import rundir
+
+if TYPE_CHECKING:  # imported where used: the tables need SciPy only when they test pairs
+    from evaluation.significance import BootstrapResult, SeedTestResult
 
 #: Runs beyond the paper's variants: run name -> (row label, the variant it changes, extra flags).
 STUDIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -233,6 +241,29 @@ def _per_epoch(runs: list[Run], cells: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _cost(hours: float, minutes: bool) -> str:
+    return f"{60 * hours:.0f} min" if minutes else f"{hours:.1f} h"
+
+
+def equal_time(runs: list[Run]) -> list[tuple[str, str, float, float, float]]:
+    """OTSeq2Set (or, without its run, each set-model ablation) against each sequence model at equal
+    training time: ``(a, b, best dev micro-F1 of a, of b, budget in hours)``, each run's best dev
+    micro-F1 among the epochs it finished within the shorter of the two runs' training times
+    (:func:`_curve`). ``runs``: one run per name (the lowest seed)."""
+    runs = [r for r in runs if r.metrics.get("epochs")]
+    table = {r.name: _curve(r) for r in runs}
+    sequence = [r.name for r in runs if RUNS[r.name][1] != "otseq2set" and r.name != LINEAR]
+    sets = [r.name for r in runs if r.name == "otseq2set"] or [r.name for r in runs if RUNS[r.name][1] == "otseq2set"]
+    out = []
+    for a in sets:
+        for b in sequence:
+            budget = min(table[a][-1][2], table[b][-1][2])
+            best = [max((f for _, f, h in table[x] if h <= budget + 1e-9), default=None) for x in (a, b)]
+            if None not in best:
+                out.append((a, b, best[0], best[1], budget))
+    return out
+
+
 def curves(runs: list[Run]) -> str:
     """Equal-epoch and equal-time comparison: dev micro-F1 after every epoch, with its cost.
 
@@ -249,23 +280,11 @@ def curves(runs: list[Run]) -> str:
     table = {r.name: _curve(r) for r in runs}
     minutes = max(c[-1][2] for c in table.values()) < 2  # short runs: minutes, not tenths of hours
 
-    def cost(hours: float) -> str:
-        return f"{60 * hours:.0f} min" if minutes else f"{hours:.1f} h"
-
-    cells = [[f"{100 * f:.2f} ({cost(h)})" for _, f, h in c] for c in table.values()]
+    cells = [[f"{100 * f:.2f} ({_cost(h, minutes)})" for _, f, h in c] for c in table.values()]
     out = ["Dev micro-F1 after each epoch (training time so far, at the documents/s of the run's fastest epoch):", "",
            _per_epoch(runs, cells)]
-    sequence = [r for r in runs if RUNS[r.name][1] != "otseq2set"]
-    # the full model against each sequence model (its ablations only where it has no run)
-    sets = [r for r in runs if r.name == "otseq2set"] or [r for r in runs if RUNS[r.name][1] == "otseq2set"]
-    pairs = []
-    for a in sets:
-        for b in sequence:
-            budget = min(table[a.name][-1][2], table[b.name][-1][2])
-            best = [max((f for _, f, h in table[x.name] if h <= budget + 1e-9), default=None) for x in (a, b)]
-            if None not in best:
-                pairs.append(f"{RUNS[a.name][0]} {100 * best[0]:.2f} vs {RUNS[b.name][0]} {100 * best[1]:.2f} "
-                             f"within {cost(budget)}")
+    pairs = [f"{RUNS[a][0]} {100 * fa:.2f} vs {RUNS[b][0]} {100 * fb:.2f} within {_cost(budget, minutes)}"
+             for a, b, fa, fb, budget in equal_time(runs)]
     if pairs:
         out += ["", "Equal time, best dev micro-F1 within the shorter run's training time: " + "; ".join(pairs) + ". "
                 "(Each run anneals its learning rate over its own epochs, so the longer run is compared "
@@ -334,15 +353,45 @@ def summary_table(runs: list[Run], references: References = ()) -> str:
     return "\n".join(lines)
 
 
-def paired_table(runs: list[Run], *, n_resamples: int = 10_000, seed: int = 0) -> str:
-    """Each pair of :data:`PAIRS` with committed predictions for both: mean difference of test micro-F1
-    over seeds, its 95% interval and the p-value of a paired bootstrap over test documents."""
+#: Significance level of the conclusion's verdicts.
+ALPHA = 0.05
+
+
+@dataclass
+class PairTest:
+    """One pair of :data:`PAIRS`: ``a`` and ``b`` run names, their numbers of seeds, the paired bootstrap over
+    test documents and Welch's test over seeds (``None`` where a model has fewer than 2 seeds)."""
+
+    a: str
+    b: str
+    n_a: int
+    n_b: int
+    documents: BootstrapResult
+    seeds: SeedTestResult | None
+
+    @property
+    def verdict(self) -> str:
+        """``ahead`` / ``behind`` (a against b) where both tests put p below :data:`ALPHA`; otherwise which
+        test is missing or not below it."""
+        if self.documents.p_value >= ALPHA:
+            return "no difference shown"
+        if self.seeds is None:
+            return "test documents only (one seed)"
+        if self.seeds.p_value >= ALPHA:
+            return "not shown over seeds"
+        return "ahead" if self.documents.delta > 0 else "behind"
+
+
+def pair_tests(runs: list[Run], *, n_resamples: int = 10_000, seed: int = 0) -> list[PairTest]:
+    """Each pair of :data:`PAIRS` whose runs both have committed predictions: the paired bootstrap of test
+    micro-F1 over test documents (every seed of both) and, with 2 or more seeds each, Welch's test over the
+    seeds' test micro-F1."""
     import numpy as np
 
-    from evaluation.significance import paired_bootstrap
+    from evaluation.significance import paired_bootstrap, welch_seeds
 
     groups = {n: [r for r in rs if r.finished and r.predictions] for n, rs in by_run(runs).items()}
-    rows = []
+    out = []
     for a, b in PAIRS:
         if not groups.get(a) or not groups.get(b):
             continue
@@ -351,16 +400,97 @@ def paired_table(runs: list[Run], *, n_resamples: int = 10_000, seed: int = 0) -
         if len(ids) != 1:
             raise ValueError(f"{a} vs {b}: the committed predictions list different test documents")
         counts = {n: np.stack([document_counts(p) for p in preds[n]]) for n in (a, b)}  # (S, D, 3)
-        res = paired_bootstrap(counts[a], counts[b], n_resamples=n_resamples, seed=seed)
-        rows.append(f"| {RUNS[a][0]} − {RUNS[b][0]} | {len(groups[a])} / {len(groups[b])} | {100 * res.delta:+.2f} | "
-                    f"[{100 * res.ci_low:+.2f}, {100 * res.ci_high:+.2f}] | {res.p_value:.4f} |")
-    if not rows:
+        documents = paired_bootstrap(counts[a], counts[b], n_resamples=n_resamples, seed=seed)
+        f1 = {n: [r.metrics["test"]["micro_f1"] for r in groups[n]] for n in (a, b)}
+        seeds = welch_seeds(f1[a], f1[b]) if min(len(f1[a]), len(f1[b])) >= 2 else None
+        out.append(PairTest(a, b, len(groups[a]), len(groups[b]), documents, seeds))
+    return out
+
+
+def paired_table(runs: list[Run], *, n_resamples: int = 10_000, seed: int = 0,
+                 tests: list[PairTest] | None = None) -> str:
+    """Each pair of :data:`PAIRS` with committed predictions for both: mean difference of test micro-F1
+    over seeds, its 95% interval and the p-value of a paired bootstrap over test documents, the p-value of
+    Welch's test over seeds, and the verdict (:attr:`PairTest.verdict`). ``tests``: :func:`pair_tests`' result,
+    if already computed."""
+    tests = pair_tests(runs, n_resamples=n_resamples, seed=seed) if tests is None else tests
+    if not tests:
         return ""
+    rows = []
+    for t in tests:
+        d = t.documents
+        welch = "—" if t.seeds is None else f"{t.seeds.p_value:.3f}"
+        rows.append(f"| {RUNS[t.a][0]} − {RUNS[t.b][0]} | {t.n_a} / {t.n_b} | {100 * d.delta:+.2f} | "
+                    f"[{100 * d.ci_low:+.2f}, {100 * d.ci_high:+.2f}] | {d.p_value:.4f} | {welch} | {t.verdict} |")
     return "\n".join([
-        f"Paired differences of test micro-F1 (a − b, mean over each model's seeds; 95% interval and two-sided p "
-        f"from a paired bootstrap over the {res.n_documents:,} test documents, {n_resamples:,} resamples, "
-        f"`evaluation.significance.paired_bootstrap`):", "",
-        "| a − b | seeds (a / b) | Δ micro-F1 | 95% interval | p |", "|---|---:|---:|---:|---:|", *rows])
+        (f"Paired differences of test micro-F1 (a − b, mean over each model's seeds). *p, test documents*: "
+         f"two-sided paired bootstrap over the {d.n_documents:,} test documents ({d.n_resamples:,} resamples, "
+         f"`evaluation.significance.paired_bootstrap`): would the difference hold on another test sample? "
+         f"*p, seeds*: Welch's t-test over the seeds' test micro-F1 (`evaluation.significance.welch_seeds`): "
+         f"would it hold after retraining? A difference counts as shown where both are below {ALPHA:g}."), "",
+        "| a − b | seeds (a / b) | Δ micro-F1 | 95% interval | p, test documents | p, seeds | a against b |",
+        "|---|---:|---:|---:|---:|---:|---|", *rows])
+
+
+def conclusion(runs: list[Run], tests: list[PairTest]) -> str:
+    """The answer to "does OTSeq2Set beat the sequence models at this preset?", generated from the records:
+    at equal epochs, the verdict of each pair OTSeq2Set − sequence model (:func:`pair_tests`); at equal
+    training time, the best dev micro-F1 of each within the shorter run's training time (:func:`equal_time`,
+    lowest seed; no test)."""
+    sequence = [n for n, (_, model) in RUNS.items() if model != "otseq2set" and n != LINEAR]
+    verdicts = {t.b: t for t in tests if t.a == "otseq2set" and t.b in sequence}
+    first = [rs[0] for n, rs in by_run(runs).items() if n == "otseq2set" or n in sequence]
+    timed = [x for x in equal_time(first) if x[0] == "otseq2set"]
+    if not verdicts and not timed and not any(r.name == "otseq2set" for r in runs):
+        return ""
+    lines = ["Does OTSeq2Set beat the sequence models at this preset?", ""]
+    groups = {n: [r for r in rs if r.finished] for n, rs in by_run(runs).items()}
+    for b in sequence:
+        if b in verdicts:
+            t = verdicts[b]
+            p_seeds = "" if t.seeds is None else f", p = {t.seeds.p_value:.3f} over seeds"
+            lines.append(f"- Equal epochs, OTSeq2Set against {RUNS[b][0]}: {100 * t.documents.delta:+.2f} test "
+                         f"micro-F1 (seeds {t.n_a} / {t.n_b}; p = {t.documents.p_value:.4f} over test documents"
+                         f"{p_seeds}): **{t.verdict}**.")
+        elif groups.get(b) and groups.get("otseq2set"):
+            f1 = {n: _mean_std([r.metrics["test"]["micro_f1"] for r in groups[n]]) for n in ("otseq2set", b)}
+            lines.append(f"- Equal epochs, OTSeq2Set against {RUNS[b][0]}: test micro-F1 {f1['otseq2set']} vs {f1[b]} "
+                         f"(seeds {len(groups['otseq2set'])} / {len(groups[b])}; no committed predictions of "
+                         f"{RUNS[b][0]}): **not tested**.")
+    minutes = max(h for *_, h in timed) < 2 if timed else False
+    for a, b, fa, fb, budget in timed:
+        lines.append(f"- Equal training time, OTSeq2Set against {RUNS[b][0]}: best dev micro-F1 within "
+                     f"{_cost(budget, minutes)} of training, {100 * fa:.2f} vs {100 * fb:.2f} "
+                     f"({100 * (fa - fb):+.2f}; the lowest seed of each, no test).")
+    return "\n".join(lines)
+
+
+#: (header, metrics.json test key) of the diagnostics table: the paper's other set metrics, F1 by label
+#: frequency and how often the set size is wrong (``evaluation/diagnostics.py``).
+DIAGNOSTICS = (("weighted-F1", "weighted_f1"), ("example-F1", "example_f1"), ("head F1", "f1_head"),
+               ("torso F1", "f1_torso"), ("tail F1", "f1_tail"), ("docs over-predicted", "count_over_rate"),
+               ("docs under-predicted", "count_under_rate"))
+
+
+def diagnostics_table(runs: list[Run]) -> str:
+    """Every finished run (studies included): mean ± std over seeds of :data:`DIAGNOSTICS` on the test split,
+    in %; "—" where a seed's record lacks the key (written before the diagnostic existed)."""
+    groups = {n: [r for r in rs if r.finished] for n, rs in by_run(runs).items()}
+    groups = {n: rs for n, rs in groups.items() if rs}
+    if not groups:
+        return ""
+    head = ["model", "seeds", *[h for h, _ in DIAGNOSTICS]]
+    lines = [("Test split, the paper's other set metrics, F1 by label frequency (head: the most frequent labels, "
+              "making up the first third of training label occurrences; tail: the last third) and the share of "
+              "documents given too many / too few labels:"), "",
+             "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for name, seeds in groups.items():
+        cells = [RUNS[name][0], str(len(seeds))]
+        for _, key in DIAGNOSTICS:
+            values = [r.metrics["test"].get(key) for r in seeds]
+            cells.append("—" if None in values else _mean_std(values))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def study_table(runs: list[Run]) -> str:
@@ -413,9 +543,15 @@ def markdown(runs: list[Run], dataset: str, references: References = ()) -> str:
     if references:
         out += ["", "Rows in *italics* are references, not runs of this toolkit (measured with other tools on the "
                 "same split, or published)."]
-    paired = paired_table(runs)
-    if paired:
-        out += ["", paired]
+    diagnostics = diagnostics_table(runs)
+    if diagnostics:
+        out += ["", diagnostics]
+    tests = pair_tests(runs)
+    if tests:
+        out += ["", paired_table(runs, tests=tests)]
+    verdicts = conclusion(runs, tests)
+    if verdicts:
+        out += ["", verdicts]
     if runs:
         seeds = sorted({r.seed for r in runs})
         out += ["", "Commands (one torch thread each; training time counts the training passes, not evaluation; "
