@@ -420,6 +420,29 @@ def test_cpu_preset_variant_on_the_full_data(tmp_path, monkeypatch):
     assert fast.fast and fast == parse(["--data", "reuters", "--fast"])[1]
 
 
+def test_a_variant_may_change_one_model_only(monkeypatch, tmp_path):
+    from xmtc.config import presets
+
+    (tmp_path / "glove.6B.50d.subset.txt.gz").write_bytes(b"x")  # found in the data directory
+
+    # Reuters at --preset cpu: the set model decodes N = 6 steps, the sequence models keep the rule
+    # (None: the largest training label set, which also caps their decoding at N + 1)
+    assert presets.preset("reuters", model="otseq2set", variant="cpu").net.n_steps == 6
+    for model in ("seq2seq", "mlc2seq", "sgm"):
+        cfg = presets.preset("reuters", model=model, variant="cpu")
+        assert cfg.net.n_steps is None and cfg.net.hidden_size == 128, model
+    assert presets.preset("reuters", model="otseq2set").net.n_steps is None  # the base preset: the rule
+    # a flag still wins over the variant's model-specific value
+    assert parse(["--data", "reuters", "--preset", "cpu", "--data-dir", str(tmp_path)])[1].net.n_steps == 6
+    _, cfg = parse(["--data", "reuters", "--preset", "cpu", "--n-steps", "none", "--data-dir", str(tmp_path)])
+    assert cfg.net.n_steps is None
+    # a model-specific change for a model that does not exist names it
+    bad = {**presets.CPU["reuters"], "models": {"otseqset": {"net": {"n_steps": 6}}}}
+    monkeypatch.setitem(presets.CPU, "reuters", bad)
+    with pytest.raises(ConfigError, match="cpu preset reuters: unknown model 'otseqset' under 'models'"):
+        presets.preset("reuters", variant="cpu")
+
+
 def test_preset_variant_errors(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("XMTC_DATA", str(tmp_path))
     assert "no cpu preset for synthetic" in one_line_error(capsys, ["--data", "synthetic", "--preset", "cpu"])

@@ -150,6 +150,24 @@ def test_conclusion_states_each_sequence_model_at_equal_epochs_and_equal_time(tm
     assert lines[0] in block and lines[3] in block and lines[-1] in block
 
 
+def test_calibration_table_sets_decoded_beside_calibrated_means(tmp_path):
+    for seed, (tau, f1) in enumerate(((0.4, 0.70), (None, 0.66))):
+        m = _metrics(0.6)  # decoded: best dev 0.6, test P 0.6, R 0.5, F1 0.6, 4.5 labels per document
+        m["calibrated"] = {"rule": "score >= tau", "tau": tau, "valid": {"micro_f1": f1 + 0.02},
+                           "test": {"micro_precision": 0.7, "micro_recall": 0.5 + seed / 10, "micro_f1": f1,
+                                    "mean_predicted_labels": 4.0 + seed}}
+        _write(tmp_path, "otseq2set", m, seed=seed)
+    linear = {"valid": {"micro_f1": 0.72}, "test": _metrics(0.7)["test"], "train_time_s": 6.0,
+              "calibrated": {"tau": -0.25, "valid": {"micro_f1": 0.75}, "test": _metrics(0.74)["test"]}}
+    _write(tmp_path, "linear", linear)  # no epochs: its decoded dev figure is "valid"
+    _write(tmp_path, "mlc2seq", _metrics(0.6))  # no calibrated entry: no row
+    rows = results.calibration_table(results.collect(tmp_path, "eurlex57k")).splitlines()[4:]
+    assert rows == ["| OTSeq2Set (BM+OT+LC) | 2 | 0.4, kept | 60.00 → 70.00 | 60.00 → 70.00 | 50.00 → 55.00 "
+                    "| 60.00 → 68.00 | 4.50 → 4.50 |",
+                    "| linear one-vs-rest, TF-IDF (this toolkit) | 1 | -0.25 | 72.00 → 75.00 | 60.00 → 60.00 "
+                    "| 50.00 → 50.00 | 70.00 → 74.00 | 4.50 → 4.50 |"]
+
+
 def test_diagnostics_table_over_seeds_with_missing_keys_shown_as_dashes(tmp_path):
     for seed, rate in ((0, 0.4), (1, 0.6)):
         m = _metrics(0.6)

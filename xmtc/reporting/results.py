@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # imported where used: the tables need SciPy only when they t
 
 #: Runs beyond the paper's variants: run name -> (row label, the variant it changes, extra flags).
 STUDIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "otseq2set_n6": ("OTSeq2Set, N = 6", "otseq2set", ("--n-steps", "6")),
+    "otseq2set_nmax": ("OTSeq2Set, paper's N (largest label set)", "otseq2set", ("--n-steps", "none")),
     "otseq2set_empty0.5": ("OTSeq2Set, λ_∅ = 0.5", "otseq2set", ("--empty-weight", "0.5")),
     "otseq2set_empty1.0": ("OTSeq2Set, λ_∅ = 1.0", "otseq2set", ("--empty-weight", "1.0")),
 }
@@ -493,6 +493,43 @@ def diagnostics_table(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
+def calibration_table(runs: list[Run]) -> str:
+    """Decoded sets against the calibrated rule (``metrics.json`` ``calibrated``: every label whose score
+    reaches a dev-chosen τ) for every run whose finished seeds all store it: dev micro-F1, test micro-P /
+    micro-R / micro-F1 and labels per test document, ``decoded → calibrated``, means over seeds ("—" where a
+    record lacks the figure)."""
+    groups = {n: [r for r in rs if r.finished] for n, rs in by_run(runs).items()}
+    groups = {n: rs for n, rs in groups.items() if rs and all("calibrated" in r.metrics for r in rs)}
+    if not groups:
+        return ""
+
+    def mean(seeds: list[Run], split: str, key: str, calibrated: bool) -> float | None:
+        """The mean over seeds, ``None`` where a record lacks the key."""
+        values = [(r.metrics["calibrated"] if calibrated else r.metrics)[split].get(key) for r in seeds]
+        return None if None in values else statistics.fmean(values)
+
+    def dev(r: Run, calibrated: bool) -> float:
+        """Dev micro-F1: the calibrated entry's, else the best epoch's (the linear model: its ``valid``)."""
+        if calibrated:
+            return r.metrics["calibrated"]["valid"]["micro_f1"]
+        return r.metrics["best"]["micro_f1"] if "best" in r.metrics else r.metrics["valid"]["micro_f1"]
+
+    lines = ["Decoded sets → calibrated rule (score ≥ τ, τ chosen on dev), means over seeds:", "",
+             "| model | seeds | τ | dev micro-F1 | test micro-P | test micro-R | test micro-F1 | labels / test doc |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, seeds in groups.items():
+        taus = sorted({"kept" if r.metrics["calibrated"]["tau"] is None else f"{r.metrics['calibrated']['tau']:g}"
+                       for r in seeds})
+        cells = [RUNS[name][0], str(len(seeds)), ", ".join(taus),
+                 " → ".join(f"{100 * statistics.fmean(dev(r, c) for r in seeds):.2f}" for c in (False, True))]
+        for key, scale, digits in (("micro_precision", 100, 2), ("micro_recall", 100, 2), ("micro_f1", 100, 2),
+                                   ("mean_predicted_labels", 1, 2)):
+            pair = [mean(seeds, "test", key, c) for c in (False, True)]
+            cells.append("—" if None in pair else " → ".join(f"{scale * v:.{digits}f}" for v in pair))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def study_table(runs: list[Run]) -> str:
     """The studies of :data:`STUDIES` beside the run they change: per epoch, dev labels per document,
     micro-P / R / F1 and P@1 (the lowest seed of each), then the test rows (mean ± std over seeds)."""
@@ -565,6 +602,9 @@ def markdown(runs: list[Run], dataset: str, references: References = ()) -> str:
     for table in (curves(first), counts(first)) if len(first) > 1 else ():
         if table:
             out += ["", table]
+    calibration = calibration_table(runs)
+    if calibration:
+        out += ["", calibration]
     studies = study_table(runs)
     if studies:
         out += ["", studies]
