@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import shutil
 import shlex
 from dataclasses import asdict
@@ -129,10 +130,12 @@ def test_conclusion_states_each_sequence_model_at_equal_epochs_and_equal_time(tm
     good, half = _tsv([(d, g, g) for d, g in gold]), _tsv([(d, g, g[:1]) for d, g in gold])
     fast, slow = 1000 / 3600, 500 / 3600
     for seed, f1 in ((0, 0.60), (1, 0.62)):
-        _write(tmp_path, "mlc2seq", {**_metrics(2 / 3), "epochs": _epochs([(fast, f1), (fast, f1 + 0.02)])},
-               seed=seed, predictions=half)
-        _write(tmp_path, "otseq2set", {**_metrics(1.0), "epochs": _epochs([(slow, f1 - 0.05), (slow, f1 + 0.03)])},
-               seed=seed, predictions=good)
+        cal = {n: {"tau": 0.3, "valid": {"micro_f1": 0.7}, "test": {"micro_f1": v}}
+               for n, v in (("mlc2seq", 0.66), ("otseq2set", 0.70 + seed / 50))}  # 0.66, 0.66 / 0.70, 0.72
+        _write(tmp_path, "mlc2seq", {**_metrics(2 / 3), "epochs": _epochs([(fast, f1), (fast, f1 + 0.02)]),
+                                     "calibrated": cal["mlc2seq"]}, seed=seed, predictions=half)
+        _write(tmp_path, "otseq2set", {**_metrics(1.0), "epochs": _epochs([(slow, f1 - 0.05), (slow, f1 + 0.03)]),
+                                       "calibrated": cal["otseq2set"]}, seed=seed, predictions=good)
     _write(tmp_path, "sgm", _metrics(0.7))  # an old record without predictions
     runs = results.collect(tmp_path, "eurlex57k")
     text = results.conclusion(runs, results.pair_tests(runs, n_resamples=1000))
@@ -142,6 +145,11 @@ def test_conclusion_states_each_sequence_model_at_equal_epochs_and_equal_time(tm
                         "p = 0.0010 over test documents, p = 0.000 over seeds): **ahead**.")
     assert lines[3] == ("- Equal epochs, OTSeq2Set against SGM: test micro-F1 100.00 ± 0.00 vs 70.00 (seeds 2 / 1; "
                         "no committed predictions of SGM): **not tested**.")
+    # calibrated: Welch over seeds only; t = 0.05 / sqrt(0.0002 / 2) = 5 with 1 degree of freedom (Cauchy)
+    p = 1 - 2 * math.atan(5) / math.pi
+    assert lines[4] == ("- Calibrated rule (each model's τ chosen on dev), OTSeq2Set against MLC2Seq: +5.00 test micro-F1 "
+                        f"(seeds 2 / 2; p = {p:.3f} over seeds; no test over documents, as the calibrated sets are not "
+                        "committed): **not shown over seeds**.")
     # seed 0: OTSeq2Set's first epoch took 2 h, MLC2Seq's two epochs 2 h: 55.00 vs 62.00 within 2 h
     assert ("- Equal training time, OTSeq2Set against MLC2Seq: best dev micro-F1 within 2.0 h of training, "
             "55.00 vs 62.00 (-7.00; the lowest seed of each, no test).") in lines
