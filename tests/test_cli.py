@@ -427,7 +427,8 @@ def test_a_variant_may_change_one_model_only(monkeypatch, tmp_path):
 
     # Reuters at --preset cpu: the set model decodes N = 6 steps, the sequence models keep the rule
     # (None: the largest training label set, which also caps their decoding at N + 1)
-    assert presets.preset("reuters", model="otseq2set", variant="cpu").net.n_steps == 6
+    ot = presets.preset("reuters", model="otseq2set", variant="cpu")
+    assert ot.net.n_steps == 6 and ot.net.hidden_size == 128 and ot.train.epochs == 8  # merged, not replaced
     for model in ("seq2seq", "mlc2seq", "sgm"):
         cfg = presets.preset("reuters", model=model, variant="cpu")
         assert cfg.net.n_steps is None and cfg.net.hidden_size == 128, model

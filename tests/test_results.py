@@ -93,7 +93,7 @@ def test_paired_table_from_committed_predictions(tmp_path):
     assert rows[0] == ("| OTSeq2Set (BM+OT+LC) − Seq2Seq | 2 / 1 | +33.33 | [+33.33, +33.33] | 0.0010 | — "
                        "| test documents only (one seed) |")
     # two seeds each, no spread and a difference: p = 0 over seeds, shown
-    assert rows[1] == "| OTSeq2Set (BM+OT+LC) − MLC2Seq | 2 / 2 | +33.33 | [+33.33, +33.33] | 0.0010 | 0.000 | ahead |"
+    assert rows[1] == "| OTSeq2Set (BM+OT+LC) − MLC2Seq | 2 / 2 | +33.33 | [+33.33, +33.33] | 0.0010 | < 0.001 | ahead |"
     # identical predictions: no difference, p = 1
     _write(tmp_path, "sgm", _metrics(1.0), predictions=good)
     text = results.paired_table(results.collect(tmp_path, "eurlex57k"), n_resamples=1000)
@@ -142,7 +142,7 @@ def test_conclusion_states_each_sequence_model_at_equal_epochs_and_equal_time(tm
     lines = text.splitlines()
     assert lines[0] == "Does OTSeq2Set beat the sequence models at this preset?"
     assert lines[2] == ("- Equal epochs, OTSeq2Set against MLC2Seq: +33.33 test micro-F1 (seeds 2 / 2; "
-                        "p = 0.0010 over test documents, p = 0.000 over seeds): **ahead**.")
+                        "p = 0.0010 over test documents, p < 0.001 over seeds): **ahead**.")
     assert lines[3] == ("- Equal epochs, OTSeq2Set against SGM: test micro-F1 100.00 ± 0.00 vs 70.00 (seeds 2 / 1; "
                         "no committed predictions of SGM): **not tested**.")
     # calibrated: Welch over seeds only; t = 0.05 / sqrt(0.0002 / 2) = 5 with 1 degree of freedom (Cauchy)
@@ -150,12 +150,21 @@ def test_conclusion_states_each_sequence_model_at_equal_epochs_and_equal_time(tm
     assert lines[4] == ("- Calibrated rule (each model's τ chosen on dev), OTSeq2Set against MLC2Seq: +5.00 test micro-F1 "
                         f"(seeds 2 / 2; p = {p:.3f} over seeds; no test over documents, as the calibrated sets are not "
                         "committed): **not shown over seeds**.")
+    assert lines[5] == ("- Calibrated rule (each model's τ chosen on dev), OTSeq2Set against SGM: **not tested** (seeds "
+                        "with the calibrated entry: 2 / 0; the test needs at least 2 each).")
     # seed 0: OTSeq2Set's first epoch took 2 h, MLC2Seq's two epochs 2 h: 55.00 vs 62.00 within 2 h
     assert ("- Equal training time, OTSeq2Set against MLC2Seq: best dev micro-F1 within 2.0 h of training, "
             "55.00 vs 62.00 (-7.00; the lowest seed of each, no test).") in lines
     assert "Seq2Seq:" not in text  # no run, no line
     block = results.markdown(runs, "eurlex57k")  # the docs' block holds it (with 10,000 resamples there)
     assert lines[0] in block and lines[3] in block and lines[-1] in block
+    # the run that lacks predictions is the one named
+    for seed in (0, 1):
+        (tmp_path / "eurlex57k" / "otseq2set" / f"seed{seed}" / "predictions.tsv.gz").unlink()
+    runs = results.collect(tmp_path, "eurlex57k")
+    text = results.conclusion(runs, results.pair_tests(runs, n_resamples=1000))
+    assert "(seeds 2 / 2; no committed predictions of OTSeq2Set (BM+OT+LC)): **not tested**." in text
+    assert "(seeds 2 / 1; no committed predictions of OTSeq2Set (BM+OT+LC) and SGM): **not tested**." in text
 
 
 def test_calibration_table_sets_decoded_beside_calibrated_means(tmp_path):
@@ -174,6 +183,30 @@ def test_calibration_table_sets_decoded_beside_calibrated_means(tmp_path):
                     "| 60.00 → 68.00 | 4.50 → 4.50 |",
                     "| linear one-vs-rest, TF-IDF (this toolkit) | 1 | -0.25 | 72.00 → 75.00 | 60.00 → 60.00 "
                     "| 50.00 → 50.00 | 70.00 → 74.00 | 4.50 → 4.50 |"]
+
+
+def test_no_conclusion_without_both_sides(tmp_path):
+    _write(tmp_path, "otseq2set", _metrics(0.6))
+    _write(tmp_path, "mlc2seq", _metrics(0.6, finished=False))  # unfinished: nothing to compare with
+    runs = results.collect(tmp_path, "eurlex57k")
+    assert results.conclusion(runs, []) == ""
+    assert "Does OTSeq2Set beat" not in results.markdown(runs, "eurlex57k")
+
+
+def test_equal_time_counts_every_model_at_its_fastest_epoch_over_all_seeds(tmp_path):
+    # seed 0 of MLC2Seq shared the cores for its whole run (a tenth of its speed); seed 1 ran alone
+    fast = 1000 / 3600
+    _write(tmp_path, "mlc2seq", {"epochs": _epochs([(fast / 10, 0.50), (fast / 10, 0.60)])}, seed=0)
+    _write(tmp_path, "mlc2seq", {"epochs": _epochs([(fast, 0.51)])}, seed=1)
+    _write(tmp_path, "otseq2set", {"epochs": _epochs([(fast / 2, 0.55), (fast / 2, 0.58)])})
+    runs = results.collect(tmp_path, "eurlex57k")
+    assert results.model_rates(runs) == {"mlc2seq": fast, "otseq2set": fast / 2}
+    first = [rs[0] for rs in results.by_run(runs).values()]
+    # MLC2Seq's seed 0 at seed 1's rate: 1 h per epoch, so 2 h for both; OTSeq2Set's first epoch: 2 h
+    assert results.equal_time(first, results.model_rates(runs)) == [("otseq2set", "mlc2seq", 0.55, 0.60, 2.0)]
+    assert "| 1 | 50.00 (1.0 h) | 55.00 (2.0 h) |" in results.markdown(runs, "eurlex57k")
+    # by the first seed alone MLC2Seq would look ten times slower: no epoch within OTSeq2Set's 4 h
+    assert results.equal_time(first) == []
 
 
 def test_diagnostics_table_over_seeds_with_missing_keys_shown_as_dashes(tmp_path):

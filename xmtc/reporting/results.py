@@ -22,8 +22,12 @@ difference of test micro-F1, a paired bootstrap over test documents
 of every seed) and Welch's t-test over the seeds
 (:func:`evaluation.significance.welch_seeds`). A difference counts as shown
 only where both reject at :data:`ALPHA`, and :func:`conclusion` states, from
-those verdicts and the per-epoch curves, whether OTSeq2Set beats each sequence
-model at equal epochs and at equal training time.
+those verdicts, the calibrated entries and the per-epoch curves, whether
+OTSeq2Set beats each sequence model at equal epochs, under the calibrated rule
+and at equal training time. Beside them: the paper's other metrics and F1 by
+label frequency (:func:`diagnostics_table`), decoded against calibrated sets
+(:func:`calibration_table`) and the studies of :data:`STUDIES` per epoch
+(:func:`study_table`).
 """
 
 from __future__ import annotations
@@ -219,14 +223,23 @@ def _progress(r: Run) -> str:
     return text
 
 
-def _rate(r: Run) -> float:
-    """A run's training documents/s in its fastest epoch: other jobs and pauses only ever slow an epoch down."""
-    return max(e["train"]["docs_per_s"] for e in r.metrics["epochs"])
+def model_rates(runs: list[Run]) -> dict[str, float]:
+    """Training documents/s of each run name in its fastest epoch over all its seeds.
+
+    Other jobs and pauses only ever slow an epoch down, and a seed may have
+    shared the cores for its whole run, so the fastest epoch of any seed is the
+    best estimate of what the model costs on an idle machine.
+    """
+    out: dict[str, float] = {}
+    for r in runs:
+        for e in r.metrics.get("epochs", []):
+            out[r.name] = max(out.get(r.name, 0.0), e["train"]["docs_per_s"])
+    return out
 
 
-def _curve(r: Run) -> list[tuple[int, float, float]]:
-    """``(epoch, dev micro-F1, cumulative training hours at the fastest epoch's rate)`` per epoch run."""
-    rate, docs, out = _rate(r), 0, []
+def _curve(r: Run, rate: float) -> list[tuple[int, float, float]]:
+    """``(epoch, dev micro-F1, cumulative training hours at ``rate`` documents/s)`` per epoch run."""
+    docs, out = 0, []
     for e in r.metrics["epochs"]:
         docs += e["train"]["docs"]
         out.append((e["epoch"], e["valid"]["micro_f1"], docs / rate / 3600))
@@ -242,16 +255,27 @@ def _per_epoch(runs: list[Run], cells: list[list[str]]) -> str:
 
 
 def _cost(hours: float, minutes: bool) -> str:
+    """``42 min`` (``minutes``) or ``1.2 h``."""
     return f"{60 * hours:.0f} min" if minutes else f"{hours:.1f} h"
 
 
-def equal_time(runs: list[Run]) -> list[tuple[str, str, float, float, float]]:
+def _curves(runs: list[Run], rates: dict[str, float] | None) -> tuple[dict[str, list], bool]:
+    """:func:`_curve` of each run with a per-epoch history (``rates``: :func:`model_rates`, by default of
+    ``runs``), and whether its times read in minutes (every run under two hours)."""
+    runs = [r for r in runs if r.metrics.get("epochs")]
+    rates = model_rates(runs) if rates is None else rates
+    table = {r.name: _curve(r, rates[r.name]) for r in runs}
+    return table, bool(table) and max(c[-1][2] for c in table.values()) < 2
+
+
+def equal_time(runs: list[Run], rates: dict[str, float] | None = None) -> list[tuple[str, str, float, float, float]]:
     """OTSeq2Set (or, without its run, each set-model ablation) against each sequence model at equal
     training time: ``(a, b, best dev micro-F1 of a, of b, budget in hours)``, each run's best dev
     micro-F1 among the epochs it finished within the shorter of the two runs' training times
-    (:func:`_curve`). ``runs``: one run per name (the lowest seed)."""
+    (:func:`_curve`, at ``rates``: :func:`model_rates`, by default of ``runs``). ``runs``: one run per
+    name (the lowest seed)."""
     runs = [r for r in runs if r.metrics.get("epochs")]
-    table = {r.name: _curve(r) for r in runs}
+    table, _ = _curves(runs, rates)
     sequence = [r.name for r in runs if RUNS[r.name][1] != "otseq2set" and r.name != LINEAR]
     sets = [r.name for r in runs if r.name == "otseq2set"] or [r.name for r in runs if RUNS[r.name][1] == "otseq2set"]
     out = []
@@ -264,27 +288,27 @@ def equal_time(runs: list[Run]) -> list[tuple[str, str, float, float, float]]:
     return out
 
 
-def curves(runs: list[Run]) -> str:
+def curves(runs: list[Run], rates: dict[str, float] | None = None) -> str:
     """Equal-epoch and equal-time comparison: dev micro-F1 after every epoch, with its cost.
 
     Each cell is ``dev micro-F1 (time)``, the time (hours; minutes where every run
-    took under two hours) being the training documents
-    seen so far divided by the documents/s of the run's fastest epoch, so a pause
-    or a shared core in some epochs does not count. Below the table, for OTSeq2Set (or, without
-    its run, each set-model ablation) against each sequence model, the best dev micro-F1 each
+    took under two hours) being the training documents seen so far divided by
+    the model's documents/s in its fastest epoch over all seeds (``rates``:
+    :func:`model_rates`, by default of ``runs``), so a pause or a shared core
+    does not count. Below the table, for OTSeq2Set (or, without its run, each
+    set-model ablation) against each sequence model, the best dev micro-F1 each
     reached within the shorter of the two runs' training times (equal time).
     """
     runs = [r for r in runs if r.metrics.get("epochs")]
     if not runs:
         return ""
-    table = {r.name: _curve(r) for r in runs}
-    minutes = max(c[-1][2] for c in table.values()) < 2  # short runs: minutes, not tenths of hours
+    table, minutes = _curves(runs, rates)
 
     cells = [[f"{100 * f:.2f} ({_cost(h, minutes)})" for _, f, h in c] for c in table.values()]
-    out = ["Dev micro-F1 after each epoch (training time so far, at the documents/s of the run's fastest epoch):", "",
-           _per_epoch(runs, cells)]
+    out = [("Dev micro-F1 after each epoch (training time so far, at the documents/s of the model's fastest "
+            "epoch over all its seeds):"), "", _per_epoch(runs, cells)]
     pairs = [f"{RUNS[a][0]} {100 * fa:.2f} vs {RUNS[b][0]} {100 * fb:.2f} within {_cost(budget, minutes)}"
-             for a, b, fa, fb, budget in equal_time(runs)]
+             for a, b, fa, fb, budget in equal_time(runs, rates)]
     if pairs:
         out += ["", "Equal time, best dev micro-F1 within the shorter run's training time: " + "; ".join(pairs) + ". "
                 "(Each run anneals its learning rate over its own epochs, so the longer run is compared "
@@ -426,7 +450,7 @@ def paired_table(runs: list[Run], *, n_resamples: int = 10_000, seed: int = 0,
     rows = []
     for t in tests:
         d = t.documents
-        welch = "—" if t.seeds is None else f"{t.seeds.p_value:.3f}"
+        welch = "—" if t.seeds is None else _p(t.seeds.p_value).removeprefix("p = ").removeprefix("p ")
         rows.append(f"| {RUNS[t.a][0]} − {RUNS[t.b][0]} | {t.n_a} / {t.n_b} | {100 * d.delta:+.2f} | "
                     f"[{100 * d.ci_low:+.2f}, {100 * d.ci_high:+.2f}] | {d.p_value:.4f} | {welch} | {t.verdict} |")
     return "\n".join([
@@ -439,49 +463,62 @@ def paired_table(runs: list[Run], *, n_resamples: int = 10_000, seed: int = 0,
         "|---|---:|---:|---:|---:|---:|---|", *rows])
 
 
-def conclusion(runs: list[Run], tests: list[PairTest]) -> str:
-    """The answer to "does OTSeq2Set beat the sequence models at this preset?", generated from the records:
-    at equal epochs, the verdict of each pair OTSeq2Set − sequence model (:func:`pair_tests`); under the
-    calibrated rule, Welch's test over the seeds' calibrated test micro-F1 (the records hold no calibrated
-    sets to resample); at equal training time, the best dev micro-F1 of each within the shorter run's
-    training time (:func:`equal_time`, lowest seed; no test)."""
+def _p(p: float, digits: int = 3) -> str:
+    """``p = 0.012``; ``p < 0.001`` below what ``digits`` shows."""
+    return f"p < {10 ** -digits:.{digits}f}" if p < 10 ** -digits else f"p = {p:.{digits}f}"
+
+
+def conclusion(runs: list[Run], tests: list[PairTest], rates: dict[str, float] | None = None) -> str:
+    """The answer to "does OTSeq2Set beat the sequence models at this preset?", generated from the records.
+
+    One line per sequence model with a finished run: at equal epochs, the verdict of the pair OTSeq2Set −
+    model (:func:`pair_tests`; "not tested" where a run lacks committed predictions); under the calibrated
+    rule, Welch's test over the seeds' calibrated test micro-F1 (the records hold no calibrated sets to
+    resample; "not tested" with fewer than 2 seeds or without the entry); at equal training time, the best
+    dev micro-F1 of each within the shorter run's training time (:func:`equal_time` of the lowest seeds at
+    ``rates``; no test). Empty without a finished OTSeq2Set run and a finished sequence model.
+    """
     from evaluation.significance import welch_seeds
 
-    sequence = [n for n, (_, model) in RUNS.items() if model != "otseq2set" and n != LINEAR]
-    verdicts = {t.b: t for t in tests if t.a == "otseq2set" and t.b in sequence}
-    first = [rs[0] for n, rs in by_run(runs).items() if n == "otseq2set" or n in sequence]
-    timed = [x for x in equal_time(first) if x[0] == "otseq2set"]
-    if not verdicts and not timed and not any(r.name == "otseq2set" for r in runs):
-        return ""
-    lines = ["Does OTSeq2Set beat the sequence models at this preset?", ""]
     groups = {n: [r for r in rs if r.finished] for n, rs in by_run(runs).items()}
+    sequence = [n for n, (_, model) in RUNS.items() if model != "otseq2set" and n != LINEAR and groups.get(n)]
+    if not groups.get("otseq2set") or not sequence:
+        return ""
+    ot = groups["otseq2set"]
+    verdicts = {t.b: t for t in tests if t.a == "otseq2set" and t.b in sequence}
+    lines = ["Does OTSeq2Set beat the sequence models at this preset?", ""]
     for b in sequence:
         if b in verdicts:
             t = verdicts[b]
-            p_seeds = "" if t.seeds is None else f", p = {t.seeds.p_value:.3f} over seeds"
+            p_seeds = "" if t.seeds is None else f", {_p(t.seeds.p_value)} over seeds"
             lines.append(f"- Equal epochs, OTSeq2Set against {RUNS[b][0]}: {100 * t.documents.delta:+.2f} test "
-                         f"micro-F1 (seeds {t.n_a} / {t.n_b}; p = {t.documents.p_value:.4f} over test documents"
+                         f"micro-F1 (seeds {t.n_a} / {t.n_b}; {_p(t.documents.p_value, 4)} over test documents"
                          f"{p_seeds}): **{t.verdict}**.")
-        elif groups.get(b) and groups.get("otseq2set"):
+        else:
             f1 = {n: _mean_std([r.metrics["test"]["micro_f1"] for r in groups[n]]) for n in ("otseq2set", b)}
+            missing = " and ".join(RUNS[n][0] for n in ("otseq2set", b) if not all(r.predictions for r in groups[n]))
             lines.append(f"- Equal epochs, OTSeq2Set against {RUNS[b][0]}: test micro-F1 {f1['otseq2set']} vs {f1[b]} "
-                         f"(seeds {len(groups['otseq2set'])} / {len(groups[b])}; no committed predictions of "
-                         f"{RUNS[b][0]}): **not tested**.")
+                         f"(seeds {len(ot)} / {len(groups[b])}; no committed predictions of {missing}): "
+                         f"**not tested**.")
     for b in sequence:  # the same question when every model's set size is decided by its dev-chosen τ
-        seeds = {n: groups.get(n, []) for n in ("otseq2set", b)}
-        cal = {n: [r.metrics["calibrated"]["test"]["micro_f1"] for r in rs if "calibrated" in r.metrics]
-               for n, rs in seeds.items()}
-        if all(len(cal[n]) == len(seeds[n]) >= 2 for n in cal):
+        cal = {n: [r.metrics["calibrated"]["test"]["micro_f1"] for r in groups[n] if r.metrics.get("calibrated")]
+               for n in ("otseq2set", b)}
+        head = f"- Calibrated rule (each model's τ chosen on dev), OTSeq2Set against {RUNS[b][0]}: "
+        if all(len(cal[n]) == len(groups[n]) >= 2 for n in cal):
             w = welch_seeds(cal["otseq2set"], cal[b])
-            lines.append(f"- Calibrated rule (each model's τ chosen on dev), OTSeq2Set against {RUNS[b][0]}: "
-                         f"{100 * w.delta:+.2f} test micro-F1 (seeds {w.n_a} / {w.n_b}; p = {w.p_value:.3f} over "
+            lines.append(f"{head}{100 * w.delta:+.2f} test micro-F1 (seeds {w.n_a} / {w.n_b}; {_p(w.p_value)} over "
                          f"seeds; no test over documents, as the calibrated sets are not committed): "
                          f"**{_seed_verdict(w)}**.")
-    minutes = max(h for *_, h in timed) < 2 if timed else False
-    for a, b, fa, fb, budget in timed:
-        lines.append(f"- Equal training time, OTSeq2Set against {RUNS[b][0]}: best dev micro-F1 within "
-                     f"{_cost(budget, minutes)} of training, {100 * fa:.2f} vs {100 * fb:.2f} "
-                     f"({100 * (fa - fb):+.2f}; the lowest seed of each, no test).")
+        else:
+            lines.append(f"{head}**not tested** (seeds with the calibrated entry: {len(cal['otseq2set'])} / "
+                         f"{len(cal[b])}; the test needs at least 2 each).")
+    first = [rs[0] for n, rs in by_run(runs).items() if n not in STUDIES and n != LINEAR]
+    _, minutes = _curves(first, rates)
+    for a, b, fa, fb, budget in equal_time(first, rates):
+        if a == "otseq2set":
+            lines.append(f"- Equal training time, OTSeq2Set against {RUNS[b][0]}: best dev micro-F1 within "
+                         f"{_cost(budget, minutes)} of training, {100 * fa:.2f} vs {100 * fb:.2f} "
+                         f"({100 * (fa - fb):+.2f}; the lowest seed of each, no test).")
     return "\n".join(lines)
 
 
@@ -519,7 +556,7 @@ def calibration_table(runs: list[Run]) -> str:
     micro-R / micro-F1 and labels per test document, ``decoded → calibrated``, means over seeds ("—" where a
     record lacks the figure)."""
     groups = {n: [r for r in rs if r.finished] for n, rs in by_run(runs).items()}
-    groups = {n: rs for n, rs in groups.items() if rs and all("calibrated" in r.metrics for r in rs)}
+    groups = {n: rs for n, rs in groups.items() if rs and all(r.metrics.get("calibrated") for r in rs)}
     if not groups:
         return ""
 
@@ -593,8 +630,9 @@ def study_table(runs: list[Run]) -> str:
 
 
 def markdown(runs: list[Run], dataset: str, references: References = ()) -> str:
-    """The docs' block of a dataset: the seed table (``references`` under it), the paired tests, the
-    commands, runs in progress, per-epoch curves and label counts (lowest seed of each run) and the studies."""
+    """The docs' block of a dataset: the seed table (``references`` under it), the diagnostics table, the
+    paired tests and the generated conclusion, the commands, runs in progress, per-epoch curves and label
+    counts (lowest seed of each run), decoded against calibrated sets, and the studies."""
     groups = by_run(runs)
     out = [summary_table(runs, references)]
     if references:
@@ -606,7 +644,8 @@ def markdown(runs: list[Run], dataset: str, references: References = ()) -> str:
     tests = pair_tests(runs)
     if tests:
         out += ["", paired_table(runs, tests=tests)]
-    verdicts = conclusion(runs, tests)
+    rates = model_rates(runs)
+    verdicts = conclusion(runs, tests, rates)
     if verdicts:
         out += ["", verdicts]
     if runs:
@@ -619,7 +658,7 @@ def markdown(runs: list[Run], dataset: str, references: References = ()) -> str:
         out += ["", "In progress (continued with `--resume`): " + "; ".join(
             f"{_progress(r)} (seed {r.seed})" for r in pending) + "."]
     first = [rs[0] for n, rs in groups.items() if n not in STUDIES and n != LINEAR]
-    for table in (curves(first), counts(first)) if len(first) > 1 else ():
+    for table in (curves(first, rates), counts(first)) if len(first) > 1 else ():
         if table:
             out += ["", table]
     calibration = calibration_table(runs)
