@@ -126,15 +126,16 @@ CPU: dict[str, dict] = {
     },
     # Reuters-21578: the full ModApte training split (7,770; 10% held out for validation),
     # GloVe 50-d, 200 tokens (the median document has 94), hidden 128, 8 epochs: <= 20 min per
-    # model on one thread (94 outputs: a cheaper step than EURLEX57K's). Measured beside a
-    # EURLEX57K run on the other core: OTSeq2Set 14.6 min of training with N = 15 (+0.5 min of
-    # validation), 11 min with N = 6; MLC2Seq 8.3 min (docs/results.md).
+    # model on one thread (94 outputs: a cheaper step than EURLEX57K's). The fastest epoch of
+    # the committed seeds, beside a EURLEX57K run on the other core: OTSeq2Set 102 documents/s
+    # with N = 6 (89 with N = 15), MLC2Seq 137, i.e. about 9 and 7 min for 8 epochs (docs/cpu.md).
     # The set model takes N = 6 decoder steps, not the largest training label set (15): 84.5% of
     # the documents have one label, so with 15 steps 14 of 15 learn ∅ and the real labels get a
-    # small share of the loss. Over 3 seeds each, N = 6 is ahead in dev micro-F1 (87.56 vs 86.41,
-    # the selection criterion) and in test micro-F1 (85.64 ± 0.28 vs 83.73 ± 0.57; paired bootstrap
-    # p = 0.0001, Welch over seeds p = 0.015); 6 labels cover all but 16 training documents, whose
-    # further labels go unmatched. The sequence models keep their decoding cap (N + 1 = 16).
+    # small share of the loss. Over 3 seeds each, N = 6 is ahead in test micro-F1 (85.64 ± 0.28
+    # vs 83.73 ± 0.57; paired bootstrap p = 0.0001, Welch over seeds p = 0.015) and, not shown with
+    # 3 seeds, in dev micro-F1 (87.56 vs 86.41, p = 0.16); 6 labels cover all but 16 training
+    # documents, whose further labels go unmatched. The sequence models keep their decoding cap
+    # (N + 1 = 16).
     "reuters": {
         "data": {"max_src_len": 200, "embeddings": "glove.6B.50d.subset.txt.gz"},
         "net": {"hidden_size": 128},
