@@ -579,10 +579,10 @@ def calibration_table(runs: list[Run]) -> str:
                        for r in seeds})
         cells = [RUNS[name][0], str(len(seeds)), ", ".join(taus),
                  " → ".join(f"{100 * statistics.fmean(dev(r, c) for r in seeds):.2f}" for c in (False, True))]
-        for key, scale, digits in (("micro_precision", 100, 2), ("micro_recall", 100, 2), ("micro_f1", 100, 2),
-                                   ("mean_predicted_labels", 1, 2)):
+        for key, scale in (("micro_precision", 100), ("micro_recall", 100), ("micro_f1", 100),
+                           ("mean_predicted_labels", 1)):
             pair = [mean(seeds, "test", key, c) for c in (False, True)]
-            cells.append("—" if None in pair else " → ".join(f"{scale * v:.{digits}f}" for v in pair))
+            cells.append("—" if None in pair else " → ".join(f"{scale * v:.2f}" for v in pair))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
