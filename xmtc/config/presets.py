@@ -28,6 +28,10 @@ from dataclasses import fields, is_dataclass
 
 from xmtc.config.schema import DATASETS, MODEL_NAMES, ConfigError, DataConfig, RunConfig
 
+#: The key of a preset or variant whose value holds changes for one model only: ``{model: {part: {...}}}``.
+BY_MODEL = "models"
+
+
 # Each preset is {"data": {...}, "net": {...}, "train": {...}} overriding the defaults.
 _EURLEX = {
     "data": {"max_src_len": 1000},
@@ -140,16 +144,12 @@ CPU: dict[str, dict] = {
         "data": {"max_src_len": 200, "embeddings": "glove.6B.50d.subset.txt.gz"},
         "net": {"hidden_size": 128},
         "train": {"epochs": 8, "batch_size": 32, "lr": 1e-3},
-        "models": {"otseq2set": {"net": {"n_steps": 6}}},
+        BY_MODEL: {"otseq2set": {"net": {"n_steps": 6}}},
     },
 }
 
 #: The variants of the presets, by the name ``--preset`` takes.
 VARIANTS: dict[str, dict[str, dict]] = {"fast": FAST, "cpu": CPU}
-
-
-#: The key of a preset or variant whose value holds changes for one model only: ``{model: {part: {...}}}``.
-BY_MODEL = "models"
 
 
 def _apply(cfg: RunConfig, overrides: dict, where: str) -> None:
