@@ -246,6 +246,25 @@ def test_record_copies_a_finished_run_and_checks_its_predictions(tmp_path):
         results.record(run, tmp_path / "results", "reuters", "bert")
 
 
+def test_record_never_overwrites_a_record_of_another_setting(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"out": str(run), "data": {"data_dir": "a"}, "net": {"empty_weight": 0.2}, "train": {"seed": 0}}
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "predictions.tsv").write_text(_tsv([("d1", ["a"], ["a"])]))
+    (run / "metrics.json").write_text(json.dumps({"test": {"micro_f1": 1.0}}))
+    dest = results.record(run, tmp_path / "results", "reuters", "otseq2set")
+    # the same setting from another directory and data directory: replaced
+    (run / "config.json").write_text(json.dumps({**config, "out": "elsewhere", "data": {"data_dir": "b"}}))
+    results.record(run, tmp_path / "results", "reuters", "otseq2set")
+    assert json.loads((dest / "config.json").read_text())["out"] == "elsewhere"
+    (run / "config.json").write_text(json.dumps({**config, "net": {"empty_weight": 0.5}}))
+    with pytest.raises(ValueError, match=r"seed0 holds a record of another setting \(net.empty_weight 0.2 -> 0.5\)"):
+        results.record(run, tmp_path / "results", "reuters", "otseq2set")
+    assert json.loads((dest / "config.json").read_text())["out"] == "elsewhere"  # untouched
+    assert results.setting_changes({"net": {"a": 1}}, {"net": {"a": 1, "b": 2}}) == ["net.b (none) -> 2"]
+
+
 @pytest.mark.parametrize("dataset", ["eurlex57k", "reuters"])
 def test_committed_predictions_give_the_committed_micro_f1(dataset):
     from evaluation.significance import micro_f1_from_counts

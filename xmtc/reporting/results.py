@@ -169,12 +169,31 @@ def document_counts(rows: list[tuple[str, set[str], set[str]]]):
     return counts([number(p) for _, _, p in rows], gold)
 
 
+#: Fields of a saved config set at run time or by the machine, not part of a run's setting.
+RUN_TIME_FIELDS = ("out", "data.data_dir", "train.device", "train.threads", "train.num_workers", "train.log_every")
+
+
+def setting_changes(old: dict, new: dict) -> list[str]:
+    """``["net.empty_weight 0.2 -> 0.5", ...]``: where two saved configs differ, :data:`RUN_TIME_FIELDS` aside."""
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    a, b = flat(old), flat(new)
+    return [f"{k} {a.get(k, '(none)')} -> {b.get(k, '(none)')}" for k in sorted(a.keys() | b.keys())
+            if k not in RUN_TIME_FIELDS and a.get(k) != b.get(k)]
+
+
 def record(run_path: str | Path, results_dir: str | Path, dataset: str, name: str) -> Path:
     """Copy a finished run directory to ``results_dir/<dataset>/<name>/seed<K>/`` (``K`` from its config).
 
     Writes ``config.json``, ``metrics.json`` and ``predictions.tsv.gz`` (gzip without a
     time stamp, so the same predictions give the same bytes), after checking that the
-    predictions give the run's test micro-F1.
+    predictions give the run's test micro-F1. A record already there is replaced only
+    by a run of the same setting (:func:`setting_changes` empty): a committed record of
+    another setting is never overwritten.
     """
     from evaluation.significance import micro_f1_from_counts
 
@@ -193,6 +212,11 @@ def record(run_path: str | Path, results_dir: str | Path, dataset: str, name: st
     if abs(f1 - metrics["test"]["micro_f1"]) > 1e-9:
         raise ValueError(f"{pred}: micro-F1 {f1:.6f} != metrics.json's {metrics['test']['micro_f1']:.6f}")
     dest = Path(results_dir) / dataset / name / f"seed{seed}"
+    if (dest / rundir.CONFIG).is_file():
+        changed = setting_changes(rundir.read_json(dest / rundir.CONFIG), config)
+        if changed:
+            raise ValueError(f"{dest} holds a record of another setting ({'; '.join(changed)}); move it first "
+                             f"(git mv) or record under another --run name")
     dest.mkdir(parents=True, exist_ok=True)
     for f in (rundir.CONFIG, rundir.METRICS):
         with atomic_write(dest / f, "wb", permissions=0o644) as out:
