@@ -379,7 +379,10 @@ def test_checkpoint_of_another_model(scripts, capsys, tmp_path):
     assert "--overwrite" in _one_line_error(capsys, code)
     # resuming with other settings
     code = scripts["train_otseq2set"].main(SYNTH + ["--epochs", "1", "--out", str(out), "--resume", "--lr", "0.1"])
-    assert "other settings" in _one_line_error(capsys, code)
+    err = _one_line_error(capsys, code)
+    assert "other settings (train.lr: 0.005 -> 0.1)" in err and f"--config {out} --resume" in err
+    # ... and the command the message gives continues it
+    assert scripts["train_otseq2set"].main(["--config", str(out), "--resume"]) == 0
 
 
 def test_predict_with_a_bad_checkpoint(scripts, capsys, tmp_path):

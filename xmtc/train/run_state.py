@@ -98,10 +98,11 @@ def check_resumable(state: dict, cfg: RunConfig) -> None:
     now = _flat(_plain(cfg.to_dict()))
     diffs = [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
              if k not in _MAY_CHANGE_ON_RESUME and _norm(saved.get(k)) != _norm(now.get(k))]
-    if diffs:
+    if diffs:  # e.g. a preset changed since the run started: --config takes the run's own settings
         raise checkpoint.CheckpointError(
             f"cannot resume: the checkpoint was made with other settings ({'; '.join(diffs[:3])}"
-            f"{'; ...' if len(diffs) > 3 else ''})")
+            f"{'; ...' if len(diffs) > 3 else ''}); to continue it with its own settings: "
+            f"--config {cfg.out or 'RUN_DIR'} --resume")
 
 
 def _norm(v):
