@@ -81,7 +81,7 @@ class Variant:
             net.ot_weight = 0.0
 
 
-#: The paper's order (Table 6): sequence baselines, then the set model's ablations up to OTSeq2Set.
+#: The paper's order (Table 3): sequence baselines, then the set model's ablations up to OTSeq2Set.
 VARIANTS: tuple[Variant, ...] = (
     Variant("Seq2Seq", "seq2seq", "seq2seq", lightconv=False),
     Variant("MLC2Seq", "mlc2seq", "mlc2seq", lightconv=False),
