@@ -241,7 +241,9 @@ assert abs(total_cost(assigned["first_n"]) - total_cost(best_first)) < 1e-9
 #
 # The matched targets ŷ are then trained by negative log-likelihood, a real
 # label with weight 1 and ∅ with weight λ_∅ = 0.2 so that the model
-# concentrates on real labels:
+# concentrates on real labels (λ_∅ sets how many labels the model emits; on
+# EURLEX57K at `--preset cpu` the paper's 0.2 emits too many, and the preset
+# takes 0.5: [`results.md`](results.md), "The empty label's weight λ_∅"):
 #
 # $$\mathcal{L}_{match}(\hat y, p) = -\sum_{i=1}^{N}\Big[\mathbb{1}_{\lbrace \hat y_i\neq\varnothing\rbrace}\log p_i(\hat y_i)
 #   + \mathbb{1}_{\lbrace \hat y_i=\varnothing\rbrace}\,\lambda_\varnothing \log p_i(\varnothing)\Big]\qquad\text{(Eq. 13)}$$

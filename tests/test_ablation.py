@@ -110,3 +110,7 @@ def test_run_names_are_unique_and_the_results_tables_use_them():
     assert list(results.RUNS)[: len(VARIANTS)] == [v.run for v in VARIANTS]
     assert list(results.RUNS)[len(VARIANTS):] == [*results.STUDIES, results.LINEAR]
     assert all(results.RUNS[v.run][1] == v.model for v in VARIANTS)
+    # every pair names known runs; the paper's settings are studies of the full set model
+    assert all(a in results.RUNS and b in results.RUNS for a, b in results.PAIRS)
+    assert all(results.STUDIES[n][1] == "otseq2set" and "paper's" in results.STUDIES[n][0]
+               for n in results.PAPER_SETTINGS)

@@ -437,6 +437,15 @@ def test_a_variant_may_change_one_model_only(monkeypatch, tmp_path):
     assert parse(["--data", "reuters", "--preset", "cpu", "--data-dir", str(tmp_path)])[1].net.n_steps == 6
     _, cfg = parse(["--data", "reuters", "--preset", "cpu", "--n-steps", "none", "--data-dir", str(tmp_path)])
     assert cfg.net.n_steps is None
+    # EURLEX57K at --preset cpu: the set model weighs ∅ by 0.5; the paper's 0.2 stays in the base
+    # preset and --fast, and --empty-weight gives it back
+    assert presets.preset("eurlex57k", model="otseq2set", variant="cpu").net.empty_weight == 0.5
+    assert presets.preset("eurlex57k", model="otseq2set", variant="fast").net.empty_weight == 0.2
+    assert presets.preset("eurlex57k", model="otseq2set").net.empty_weight == 0.2
+    assert presets.preset("eurlex57k", model="otseq2set", variant="cpu").net.hidden_size == 128
+    eurlex = ["--data", "eurlex57k", "--preset", "cpu", "--data-dir", str(tmp_path)]
+    assert parse(eurlex)[1].net.empty_weight == 0.5
+    assert parse([*eurlex, "--empty-weight", "0.2"])[1].net.empty_weight == 0.2
     # a model-specific change for a model that does not exist names it
     bad = {**presets.CPU["reuters"], "models": {"otseqset": {"net": {"n_steps": 6}}}}
     monkeypatch.setitem(presets.CPU, "reuters", bad)
