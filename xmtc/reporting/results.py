@@ -183,13 +183,9 @@ RUN_TIME_FIELDS = ("out", "data.data_dir", "train.device", "train.threads", "tra
 
 def setting_changes(old: dict, new: dict) -> list[str]:
     """``["net.empty_weight 0.2 -> 0.5", ...]``: where two saved configs differ, :data:`RUN_TIME_FIELDS` aside."""
-    def flat(d: dict, prefix: str = "") -> dict:
-        out = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-        return out
+    from xmtc.train.run_state import flat_settings
 
-    a, b = flat(old), flat(new)
+    a, b = flat_settings(old), flat_settings(new)
     return [f"{k} {a.get(k, '(none)')} -> {b.get(k, '(none)')}" for k in sorted(a.keys() | b.keys())
             if k not in RUN_TIME_FIELDS and a.get(k) != b.get(k)]
 

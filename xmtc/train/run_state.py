@@ -25,12 +25,13 @@ _MAY_CHANGE_ON_RESUME = {"out", "train.device", "train.num_workers", "train.log_
                          "train.checkpoint_interval"}
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
+def flat_settings(d: dict, prefix: str = "") -> dict:
+    """``{"net": {"empty_weight": 0.2}}`` -> ``{"net.empty_weight": 0.2}`` (a dataset's ``options`` stay one value)."""
     out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict) and k != "options":
-            out.update(_flat(v, key + "."))
+            out.update(flat_settings(v, key + "."))
         else:
             out[key] = v
     return out
@@ -92,10 +93,10 @@ def check_resumable(state: dict, cfg: RunConfig) -> None:
     A setting added to the config since the checkpoint was written counts as its default.
     """
     try:
-        saved = _flat(_plain(compose(saved=state["config"]).to_dict()))
+        saved = flat_settings(_plain(compose(saved=state["config"]).to_dict()))
     except Exception:  # noqa: BLE001 -- a setting since removed: compare as saved, the diff names it
-        saved = _flat(state["config"])
-    now = _flat(_plain(cfg.to_dict()))
+        saved = flat_settings(state["config"])
+    now = flat_settings(_plain(cfg.to_dict()))
     diffs = [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
              if k not in _MAY_CHANGE_ON_RESUME and _norm(saved.get(k)) != _norm(now.get(k))]
     if diffs:  # e.g. a preset changed since the run started: --config takes the run's own settings
@@ -109,4 +110,4 @@ def _norm(v):
     return list(v) if isinstance(v, tuple) else v
 
 
-__all__ = ["check_resumable", "run_state"]
+__all__ = ["check_resumable", "flat_settings", "run_state"]
