@@ -177,17 +177,14 @@ def document_counts(rows: list[tuple[str, set[str], set[str]]]):
     return counts([number(p) for _, _, p in rows], gold)
 
 
-#: Fields of a saved config set at run time or by the machine, not part of a run's setting.
-RUN_TIME_FIELDS = ("out", "data.data_dir", "train.device", "train.threads", "train.num_workers", "train.log_every")
-
-
 def setting_changes(old: dict, new: dict) -> list[str]:
-    """``["net.empty_weight 0.2 -> 0.5", ...]``: where two saved configs differ, :data:`RUN_TIME_FIELDS` aside."""
-    from xmtc.train.run_state import flat_settings
+    """``["net.empty_weight 0.2 -> 0.5", ...]``: where two saved configs differ, the settings a resume may
+    change aside (:data:`xmtc.train.run_state.MAY_CHANGE_ON_RESUME`: run directory, data directory, device...)."""
+    from xmtc.train.run_state import MAY_CHANGE_ON_RESUME, flat_settings
 
     a, b = flat_settings(old), flat_settings(new)
     return [f"{k} {a.get(k, '(none)')} -> {b.get(k, '(none)')}" for k in sorted(a.keys() | b.keys())
-            if k not in RUN_TIME_FIELDS and a.get(k) != b.get(k)]
+            if k not in MAY_CHANGE_ON_RESUME and a.get(k) != b.get(k)]
 
 
 def record(run_path: str | Path, results_dir: str | Path, dataset: str, name: str) -> Path:

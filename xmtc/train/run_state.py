@@ -20,9 +20,11 @@ from xmtc.registry import model_type_of
 from xmtc.train import checkpoint
 from xmtc.train.distributed import unwrap
 
-_MAY_CHANGE_ON_RESUME = {"out", "train.device", "train.num_workers", "train.log_every", "train.eval_batch_size",
-                         "train.amp", "train.deterministic", "train.threads", "train.compile", "data.data_dir",
-                         "train.checkpoint_interval"}
+#: Settings that do not make another run: a checkpoint resumes under new values of them, and a results
+#: record may be replaced by a run that differs only in them.
+MAY_CHANGE_ON_RESUME = {"out", "train.device", "train.num_workers", "train.log_every", "train.eval_batch_size",
+                        "train.amp", "train.deterministic", "train.threads", "train.compile", "data.data_dir",
+                        "train.checkpoint_interval"}
 
 
 def flat_settings(d: dict, prefix: str = "") -> dict:
@@ -98,7 +100,7 @@ def check_resumable(state: dict, cfg: RunConfig) -> None:
         saved = flat_settings(state["config"])
     now = flat_settings(_plain(cfg.to_dict()))
     diffs = [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
-             if k not in _MAY_CHANGE_ON_RESUME and _norm(saved.get(k)) != _norm(now.get(k))]
+             if k not in MAY_CHANGE_ON_RESUME and _norm(saved.get(k)) != _norm(now.get(k))]
     if diffs:  # e.g. a preset changed since the run started: --config takes the run's own settings
         raise checkpoint.CheckpointError(
             f"cannot resume: the checkpoint was made with other settings ({'; '.join(diffs[:3])}"
@@ -110,4 +112,4 @@ def _norm(v):
     return list(v) if isinstance(v, tuple) else v
 
 
-__all__ = ["check_resumable", "flat_settings", "run_state"]
+__all__ = ["MAY_CHANGE_ON_RESUME", "check_resumable", "flat_settings", "run_state"]
